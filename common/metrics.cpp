@@ -1,0 +1,50 @@
+#include "common/metrics.h"
+
+#include <fmt/format.h>
+
+#include <map>
+#include <vector>
+
+namespace birdwatch {
+
+Counter& MetricsRegistry::counter(const std::string& name, const std::string& help, const std::string& labels) {
+    std::lock_guard lock(mutex_);
+    Counter& c = counters_.emplace_back();
+    entries_.push_back({name, help, "counter", labels, &c, nullptr, {}});
+    return c;
+}
+
+Gauge& MetricsRegistry::gauge(const std::string& name, const std::string& help, const std::string& labels) {
+    std::lock_guard lock(mutex_);
+    Gauge& g = gauges_.emplace_back();
+    entries_.push_back({name, help, "gauge", labels, nullptr, &g, {}});
+    return g;
+}
+
+void MetricsRegistry::gauge_fn(const std::string& name, const std::string& help, std::function<double()> read,
+                               const std::string& labels) {
+    std::lock_guard lock(mutex_);
+    entries_.push_back({name, help, "gauge", labels, nullptr, nullptr, std::move(read)});
+}
+
+std::string MetricsRegistry::render_prometheus() const {
+    std::lock_guard lock(mutex_);
+    std::map<std::string, std::vector<const Entry*>> by_name;  // one HELP/TYPE block per family
+    for (const Entry& e : entries_) by_name[e.name].push_back(&e);
+    std::string out;
+    for (const auto& [name, family] : by_name) {
+        out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, family.front()->help, name, family.front()->type);
+        for (const Entry* e : family) {
+            const std::string series = e->labels.empty() ? name : fmt::format("{}{{{}}}", name, e->labels);
+            if (e->counter)
+                out += fmt::format("{} {}\n", series, e->counter->value());
+            else if (e->gauge)
+                out += fmt::format("{} {}\n", series, e->gauge->value());
+            else
+                out += fmt::format("{} {}\n", series, e->read());
+        }
+    }
+    return out;
+}
+
+}  // namespace birdwatch

@@ -1,0 +1,58 @@
+#pragma once
+// Counters and gauges rendered in the Prometheus text exposition format.
+// Registration happens at startup; updates are lock-free atomics on hot paths.
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+
+namespace birdwatch {
+
+class Counter {
+public:
+    void inc(std::uint64_t n = 1) { value_.fetch_add(n, std::memory_order_relaxed); }
+    std::uint64_t value() const { return value_.load(std::memory_order_relaxed); }
+
+private:
+    std::atomic<std::uint64_t> value_{0};
+};
+
+class Gauge {
+public:
+    void set(std::int64_t v) { value_.store(v, std::memory_order_relaxed); }
+    void add(std::int64_t n) { value_.fetch_add(n, std::memory_order_relaxed); }
+    std::int64_t value() const { return value_.load(std::memory_order_relaxed); }
+
+private:
+    std::atomic<std::int64_t> value_{0};
+};
+
+class MetricsRegistry {
+public:
+    // `labels` is the inside of the braces, e.g. R"(reason="redis_down")", or empty.
+    // The same name may be registered with several label sets; help and type come from the first.
+    Counter& counter(const std::string& name, const std::string& help, const std::string& labels = "");
+    Gauge& gauge(const std::string& name, const std::string& help, const std::string& labels = "");
+    // A gauge read when rendered (queue depths, ages).
+    void gauge_fn(const std::string& name, const std::string& help, std::function<double()> read,
+                  const std::string& labels = "");
+
+    std::string render_prometheus() const;
+
+private:
+    struct Entry {
+        std::string name, help, type, labels;
+        const Counter* counter = nullptr;
+        const Gauge* gauge = nullptr;
+        std::function<double()> read;
+    };
+    mutable std::mutex mutex_;
+    std::deque<Counter> counters_;  // deques keep addresses stable
+    std::deque<Gauge> gauges_;
+    std::deque<Entry> entries_;
+};
+
+}  // namespace birdwatch

@@ -1,0 +1,43 @@
+#pragma once
+// One blocking hiredis connection, owned RAII. Used from dedicated threads only,
+// never from an Asio thread.
+
+#include <hiredis/hiredis.h>
+
+#include <chrono>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace birdwatch {
+
+struct RedisEndpoint {
+    std::string host = "127.0.0.1";
+    int port = 6379;
+    std::string password;
+    std::chrono::milliseconds timeout{2000};  // connect, and each command when used as a client
+};
+
+class RedisConnection {
+public:
+    // Returns an empty string on success, otherwise why it failed.
+    // `command_timeout` bounds each reply wait (a publisher); subscribers wait forever.
+    std::string connect(const RedisEndpoint& endpoint, bool command_timeout);
+    bool connected() const { return ctx_ != nullptr; }
+    void disconnect() { ctx_.reset(); }
+    redisContext* context() { return ctx_.get(); }
+    int fd() const { return ctx_ ? ctx_->fd : -1; }
+
+    // Sends one PUBLISH per payload in a single pipeline, then reads the replies.
+    // Returns how many were acknowledged; on a connection error, sets `error` and disconnects.
+    std::size_t publish(std::string_view channel, std::span<const std::string> payloads, std::string& error);
+
+private:
+    struct Free {
+        void operator()(redisContext* c) const { redisFree(c); }
+    };
+    std::unique_ptr<redisContext, Free> ctx_;
+};
+
+}  // namespace birdwatch

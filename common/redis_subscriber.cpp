@@ -1,0 +1,105 @@
+#include "common/redis_subscriber.h"
+
+#include "common/log.h"
+
+#include <sys/socket.h>
+
+namespace birdwatch {
+
+using namespace std::chrono_literals;
+
+RedisSubscriber::RedisSubscriber(RedisEndpoint endpoint, std::string channel, Sink sink, MetricsRegistry& metrics)
+    : endpoint_(std::move(endpoint)),
+      channel_(std::move(channel)),
+      sink_(std::move(sink)),
+      log_(make_logger("redis-subscriber")),
+      messages_(metrics.counter("birdwatch_redis_messages_received_total", "Messages received on the subscription")),
+      reconnects_(metrics.counter("birdwatch_redis_reconnects_total", "Redis connections re-established after a loss")) {
+    metrics.gauge_fn("birdwatch_redis_subscribed", "1 while the Redis subscription is active",
+                     [this] { return subscribed_.load() ? 1.0 : 0.0; });
+}
+
+RedisSubscriber::~RedisSubscriber() { stop(); }
+
+void RedisSubscriber::start() { thread_ = std::thread([this] { run(); }); }
+
+void RedisSubscriber::stop() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+        if (active_fd_ >= 0) ::shutdown(active_fd_, SHUT_RDWR);
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+}
+
+bool RedisSubscriber::wait_before_retry(std::chrono::milliseconds delay) {
+    std::unique_lock lock(mutex_);
+    return !wake_.wait_for(lock, delay, [this] { return stopping_; });
+}
+
+void RedisSubscriber::run() {
+    Backoff backoff(100ms, 5s, Backoff::Growth::exponential);
+    bool ever_subscribed = false;
+    bool outage_logged = false;
+    while (true) {
+        RedisConnection connection;
+        std::string error = connection.connect(endpoint_, false);
+        if (error.empty()) {
+            void* raw = redisCommand(connection.context(), "SUBSCRIBE %b", channel_.data(), channel_.size());
+            auto* reply = static_cast<redisReply*>(raw);
+            if (!reply) error = connection.context()->errstr;
+            else if (reply->type == REDIS_REPLY_ERROR) error = reply->str;
+            if (reply) freeReplyObject(reply);
+        }
+        if (!error.empty()) {
+            if (!outage_logged) {
+                log_->warn("msg=\"redis unavailable, retrying with backoff\" host={} port={} error=\"{}\"",
+                           endpoint_.host, endpoint_.port, error);
+                outage_logged = true;
+            }
+            if (!wait_before_retry(backoff.next())) return;
+            continue;
+        }
+        {
+            std::lock_guard lock(mutex_);
+            if (stopping_) return;
+            active_fd_ = connection.fd();
+        }
+        if (ever_subscribed) reconnects_.inc();
+        ever_subscribed = true;
+        outage_logged = false;
+        backoff.reset();
+        subscribed_ = true;
+        log_->info("msg=\"subscribed\" channel={} host={} port={}", channel_, endpoint_.host, endpoint_.port);
+
+        read_messages(connection);
+
+        subscribed_ = false;
+        {
+            std::lock_guard lock(mutex_);
+            active_fd_ = -1;
+            if (stopping_) return;
+        }
+        log_->warn("msg=\"redis subscription lost, reconnecting\" error=\"{}\"", connection.context()->errstr);
+        outage_logged = true;
+        if (!wait_before_retry(backoff.next())) return;
+    }
+}
+
+void RedisSubscriber::read_messages(RedisConnection& connection) {
+    while (true) {
+        void* raw = nullptr;
+        if (redisGetReply(connection.context(), &raw) != REDIS_OK) return;
+        auto* reply = static_cast<redisReply*>(raw);
+        // ["message", channel, payload]; subscribe confirmations are ignored.
+        if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 &&
+            std::string_view(reply->element[0]->str, reply->element[0]->len) == "message") {
+            messages_.inc();
+            sink_(std::string(reply->element[2]->str, reply->element[2]->len));
+        }
+        freeReplyObject(reply);
+    }
+}
+
+}  // namespace birdwatch

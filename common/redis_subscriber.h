@@ -1,0 +1,53 @@
+#pragma once
+// Subscribes to one Redis channel on its own thread and hands every message to a
+// sink. Reconnects with backoff and resubscribes after any failure; reads promptly
+// so Redis's pubsub output-buffer limit is never reached on its side.
+
+#include "common/backoff.h"
+#include "common/metrics.h"
+#include "common/redis_connection.h"
+
+#include <spdlog/logger.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace birdwatch {
+
+class RedisSubscriber {
+public:
+    // Called on the subscriber's thread, must not block for long.
+    using Sink = std::function<void(std::string payload)>;
+
+    RedisSubscriber(RedisEndpoint endpoint, std::string channel, Sink sink, MetricsRegistry& metrics);
+    ~RedisSubscriber();
+
+    void start();
+    void stop();
+    bool subscribed() const { return subscribed_.load(); }
+
+private:
+    void run();
+    bool wait_before_retry(std::chrono::milliseconds delay);
+    void read_messages(RedisConnection& connection);
+
+    const RedisEndpoint endpoint_;
+    const std::string channel_;
+    const Sink sink_;
+    std::shared_ptr<spdlog::logger> log_;
+    Counter& messages_;
+    Counter& reconnects_;
+    std::atomic<bool> subscribed_{false};
+
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    bool stopping_ = false;
+    int active_fd_ = -1;  // the socket stop() shuts down to unblock a read
+    std::thread thread_;
+};
+
+}  // namespace birdwatch

@@ -1,0 +1,396 @@
+#include "common/tweet_parser.h"
+
+#include <simdjson.h>
+
+#include <array>
+#include <charconv>
+#include <ctime>
+#include <optional>
+
+namespace birdwatch {
+
+namespace od = simdjson::ondemand;
+using simdjson::error_code;
+
+namespace {
+
+constexpr std::array<std::string_view, 12> control_kinds = {
+    "delete", "limit", "scrub_geo", "status_withheld", "user_withheld", "disconnect",
+    "warning", "control", "friends", "event", "for_user", "direct_message"};
+
+const char* control_kind_name(std::string_view key) {
+    for (auto kind : control_kinds)
+        if (kind == key) return kind.data();
+    return nullptr;
+}
+
+int parse_int(std::string_view s) {
+    int value = -1;
+    std::from_chars(s.data(), s.data() + s.size(), value);
+    return value;
+}
+
+std::int64_t days_from_civil(int y, int m, int d) {
+    y -= m <= 2;
+    const int era = (y >= 0 ? y : y - 399) / 400;
+    const int yoe = y - era * 400;
+    const int doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return static_cast<std::int64_t>(era) * 146097 + doe - 719468;
+}
+
+std::int64_t to_epoch_ms(int year, int month, int day, int h, int min, int sec, int ms) {
+    if (year < 1970 || month < 1 || month > 12 || day < 1 || day > 31 || h < 0 || h > 23 || min < 0 || min > 59 ||
+        sec < 0 || sec > 60)
+        return -1;
+    return ((days_from_civil(year, month, day) * 24 + h) * 60 + min) * 60000LL + sec * 1000LL + ms;
+}
+
+// Numbers as ids appear in legacy objects without id_str.
+error_code read_id(od::value value, std::string& out) {
+    od::json_type type;
+    if (auto err = value.type().get(type)) return err;
+    if (type == od::json_type::null) return simdjson::SUCCESS;
+    if (type == od::json_type::number) {
+        std::uint64_t n;
+        if (auto err = value.get_uint64().get(n)) return err;
+        out = std::to_string(n);
+        return simdjson::SUCCESS;
+    }
+    std::string_view s;
+    if (auto err = value.get_string().get(s)) return err;
+    out.assign(s);
+    return simdjson::SUCCESS;
+}
+
+error_code read_string(od::value value, std::string& out) {
+    od::json_type type;
+    if (auto err = value.type().get(type)) return err;
+    if (type == od::json_type::null) return simdjson::SUCCESS;
+    std::string_view s;
+    if (auto err = value.get_string().get(s)) return err;
+    out.assign(s);
+    return simdjson::SUCCESS;
+}
+
+error_code read_int(od::value value, std::int64_t& out) {
+    od::json_type type;
+    if (auto err = value.type().get(type)) return err;
+    if (type == od::json_type::null) return simdjson::SUCCESS;
+    if (type == od::json_type::string) {  // timestamp_ms is a string in v1.1
+        std::string_view s;
+        if (auto err = value.get_string().get(s)) return err;
+        std::from_chars(s.data(), s.data() + s.size(), out);
+        return simdjson::SUCCESS;
+    }
+    return value.get_int64().get(out);
+}
+
+// Calls on_field(key, value) for each member; stops at the first error.
+template <typename OnField>
+error_code for_each_field(od::value value, OnField&& on_field) {
+    od::object object;
+    if (auto err = value.get_object().get(object)) return err;
+    for (auto field : object) {
+        std::string_view key;
+        if (auto err = field.unescaped_key().get(key)) return err;
+        od::value member;
+        if (auto err = field.value().get(member)) return err;
+        if (auto err = on_field(key, member)) return err;
+    }
+    return simdjson::SUCCESS;
+}
+
+template <typename OnElement>
+error_code for_each_element(od::value value, OnElement&& on_element) {
+    od::json_type type;
+    if (auto err = value.type().get(type)) return err;
+    if (type == od::json_type::null) return simdjson::SUCCESS;
+    od::array array;
+    if (auto err = value.get_array().get(array)) return err;
+    for (auto element : array) {
+        od::value item;
+        if (auto err = element.get(item)) return err;
+        if (auto err = on_element(item)) return err;
+    }
+    return simdjson::SUCCESS;
+}
+
+struct Entities {
+    std::vector<std::string> hashtags, mentions, urls;
+    bool has_media = false;
+    bool present = false;
+};
+
+// v1.1: hashtags[{text}], user_mentions[{screen_name}], urls[{expanded_url}], media[..]
+// v2:   hashtags[{tag}],  mentions[{username}],         urls[{expanded_url}]
+error_code read_entities(od::value value, Entities& out) {
+    out = Entities{};
+    out.present = true;
+    return for_each_field(value, [&](std::string_view key, od::value member) -> error_code {
+        if (key == "hashtags") {
+            return for_each_element(member, [&](od::value item) {
+                return for_each_field(item, [&](std::string_view k, od::value v) -> error_code {
+                    if (k == "text" || k == "tag") return read_string(v, out.hashtags.emplace_back());
+                    return simdjson::SUCCESS;
+                });
+            });
+        }
+        if (key == "user_mentions" || key == "mentions") {
+            return for_each_element(member, [&](od::value item) {
+                return for_each_field(item, [&](std::string_view k, od::value v) -> error_code {
+                    if (k == "screen_name" || k == "username") return read_string(v, out.mentions.emplace_back());
+                    return simdjson::SUCCESS;
+                });
+            });
+        }
+        if (key == "urls") {
+            return for_each_element(member, [&](od::value item) {
+                std::string url, expanded;
+                auto err = for_each_field(item, [&](std::string_view k, od::value v) -> error_code {
+                    if (k == "expanded_url") return read_string(v, expanded);
+                    if (k == "url") return read_string(v, url);
+                    return simdjson::SUCCESS;
+                });
+                if (!err) out.urls.push_back(expanded.empty() ? std::move(url) : std::move(expanded));
+                return err;
+            });
+        }
+        if (key == "media") out.has_media = true;
+        return simdjson::SUCCESS;
+    });
+}
+
+// v1.1 user object, or v2 user from includes.users.
+error_code read_user(od::value value, TweetUser& user) {
+    std::string image, image_https;
+    auto err = for_each_field(value, [&](std::string_view key, od::value v) -> error_code {
+        if (key == "id_str" || (key == "id" && user.id.empty())) return read_id(v, user.id);
+        if (key == "screen_name" || key == "username") return read_string(v, user.screen_name);
+        if (key == "name") return read_string(v, user.name);
+        if (key == "profile_image_url_https") return read_string(v, image_https);
+        if (key == "profile_image_url") return read_string(v, image);
+        if (key == "followers_count") return read_int(v, user.followers_count);
+        if (key == "public_metrics") {
+            return for_each_field(v, [&](std::string_view k, od::value m) -> error_code {
+                return k == "followers_count" ? read_int(m, user.followers_count) : simdjson::SUCCESS;
+            });
+        }
+        return simdjson::SUCCESS;
+    });
+    user.profile_image_url = image_https.empty() ? std::move(image) : std::move(image_https);
+    return err;
+}
+
+// Collects one tweet object's fields (v1.1 or v2) in a single pass; finish() resolves
+// which text and entities win, since their order in the object is not fixed.
+class TweetFields {
+public:
+    error_code on_field(std::string_view key, od::value v) {
+        if (key == "id_str") { seen_tweet_key_ = true; return read_id(v, tweet_.id); }
+        if (key == "id") {
+            seen_tweet_key_ = true;
+            return tweet_.id.empty() ? read_id(v, tweet_.id) : simdjson::SUCCESS;
+        }
+        if (key == "text") return read_string(v, text_);
+        if (key == "full_text") return read_string(v, full_text_);
+        if (key == "created_at") return read_string(v, created_at_);
+        if (key == "timestamp_ms") return read_int(v, timestamp_ms_);
+        if (key == "lang") return read_string(v, tweet_.lang);
+        if (key == "user") { has_user_ = true; return read_user(v, tweet_.user); }
+        if (key == "author_id") return read_id(v, author_id_);
+        if (key == "entities") return read_entities(v, entities_);
+        if (key == "extended_entities") { has_media_ = true; return simdjson::SUCCESS; }
+        if (key == "extended_tweet" || key == "note_tweet") return read_long_form(v);
+        if (key == "retweeted_status") return read_nested_id(v, tweet_.retweet_of);
+        if (key == "in_reply_to_status_id_str") return read_id(v, tweet_.in_reply_to);
+        if (key == "in_reply_to_status_id" && tweet_.in_reply_to.empty()) return read_id(v, tweet_.in_reply_to);
+        if (key == "referenced_tweets") return read_referenced(v);
+        if (key == "attachments") return read_attachments(v);
+        return simdjson::SUCCESS;
+    }
+
+    bool has_id() const { return !tweet_.id.empty(); }
+    bool seen_tweet_key() const { return seen_tweet_key_; }
+    bool has_user() const { return has_user_; }
+    const std::string& author_id() const { return author_id_; }
+
+    Tweet finish() {
+        if (!long_text_.empty())
+            tweet_.text = std::move(long_text_);
+        else if (!full_text_.empty())
+            tweet_.text = std::move(full_text_);
+        else
+            tweet_.text = std::move(text_);
+        Entities& chosen = long_entities_.present ? long_entities_ : entities_;
+        tweet_.hashtags = std::move(chosen.hashtags);
+        tweet_.mentions = std::move(chosen.mentions);
+        tweet_.urls = std::move(chosen.urls);
+        tweet_.has_media = has_media_ || entities_.has_media || long_entities_.has_media;
+        // v1.1 created_at has whole seconds; timestamp_ms, where sent, is exact.
+        const std::int64_t parsed = parse_twitter_time(created_at_);
+        tweet_.created_at_ms = timestamp_ms_ > 0 ? timestamp_ms_ : parsed >= 0 ? parsed : 0;
+        if (tweet_.user.id.empty()) tweet_.user.id = author_id_;
+        return std::move(tweet_);
+    }
+
+private:
+    error_code read_long_form(od::value v) {
+        return for_each_field(v, [&](std::string_view k, od::value m) -> error_code {
+            if (k == "full_text" || k == "text") return read_string(m, long_text_);
+            if (k == "entities") return read_entities(m, long_entities_);
+            if (k == "extended_entities") { has_media_ = true; return simdjson::SUCCESS; }
+            return simdjson::SUCCESS;
+        });
+    }
+
+    static error_code read_nested_id(od::value v, std::string& out) {
+        std::string id_str, id;
+        auto err = for_each_field(v, [&](std::string_view k, od::value m) -> error_code {
+            if (k == "id_str") return read_id(m, id_str);
+            if (k == "id") return read_id(m, id);
+            return simdjson::SUCCESS;
+        });
+        out = id_str.empty() ? std::move(id) : std::move(id_str);
+        return err;
+    }
+
+    error_code read_referenced(od::value v) {
+        return for_each_element(v, [&](od::value item) {
+            std::string type, id;
+            auto err = for_each_field(item, [&](std::string_view k, od::value m) -> error_code {
+                if (k == "type") return read_string(m, type);
+                if (k == "id") return read_id(m, id);
+                return simdjson::SUCCESS;
+            });
+            if (type == "retweeted") tweet_.retweet_of = id;
+            if (type == "replied_to") tweet_.in_reply_to = id;
+            return err;
+        });
+    }
+
+    error_code read_attachments(od::value v) {
+        return for_each_field(v, [&](std::string_view k, od::value) -> error_code {
+            if (k == "media_keys") has_media_ = true;
+            return simdjson::SUCCESS;
+        });
+    }
+
+    Tweet tweet_;
+    std::string text_, full_text_, long_text_, created_at_, author_id_;
+    std::int64_t timestamp_ms_ = 0;
+    Entities entities_, long_entities_;
+    bool has_media_ = false;
+    bool has_user_ = false;
+    bool seen_tweet_key_ = false;
+};
+
+}  // namespace
+
+std::int64_t parse_twitter_time(std::string_view s) {
+    static constexpr std::array<std::string_view, 12> months = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                                "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    // v1.1: "Thu Nov 05 05:05:39 +0000 2015"
+    if (s.size() == 30 && s[3] == ' ' && s[19] == ' ' && s[25] == ' ') {
+        int month = 0;
+        for (int i = 0; i < 12; ++i)
+            if (s.substr(4, 3) == months[i]) month = i + 1;
+        const int offset = parse_int(s.substr(21, 4));
+        const std::int64_t local = to_epoch_ms(parse_int(s.substr(26, 4)), month, parse_int(s.substr(8, 2)),
+                                               parse_int(s.substr(11, 2)), parse_int(s.substr(14, 2)),
+                                               parse_int(s.substr(17, 2)), 0);
+        if (local < 0 || offset < 0) return -1;
+        const std::int64_t offset_ms = ((offset / 100) * 60 + offset % 100) * 60000LL;
+        return s[20] == '-' ? local + offset_ms : local - offset_ms;
+    }
+    // v2: "2021-04-01T15:52:31.000Z" (milliseconds optional)
+    if (s.size() >= 20 && s[4] == '-' && s[10] == 'T' && s.back() == 'Z') {
+        const int ms = s.size() >= 24 && s[19] == '.' ? parse_int(s.substr(20, 3)) : 0;
+        return to_epoch_ms(parse_int(s.substr(0, 4)), parse_int(s.substr(5, 2)), parse_int(s.substr(8, 2)),
+                           parse_int(s.substr(11, 2)), parse_int(s.substr(14, 2)), parse_int(s.substr(17, 2)),
+                           ms < 0 ? 0 : ms);
+    }
+    return -1;
+}
+
+struct TweetParser::State {
+    od::parser parser;
+    std::string padded;  // the line copied with simdjson's required tail padding
+};
+
+TweetParser::TweetParser() : state_(std::make_unique<State>()) {}
+TweetParser::~TweetParser() = default;
+
+ParseOutcome TweetParser::parse(std::string_view line, std::vector<Tweet>& out) {
+    while (!line.empty() && (line.back() == '\r' || line.back() == '\n' || line.back() == ' ')) line.remove_suffix(1);
+    while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+    if (line.empty()) return {ParseOutcome::Kind::blank, "keep-alive"};
+    if (line.front() != '{') return {ParseOutcome::Kind::malformed, "not a JSON object"};
+
+    std::string& buffer = state_->padded;
+    buffer.reserve(line.size() + simdjson::SIMDJSON_PADDING);
+    buffer.assign(line);
+    od::document document;
+    if (auto err = state_->parser.iterate(buffer.data(), buffer.size(), buffer.capacity()).get(document))
+        return {ParseOutcome::Kind::malformed, simdjson::error_message(err)};
+    od::value root;
+    if (auto err = document.get_value().get(root)) return {ParseOutcome::Kind::malformed, simdjson::error_message(err)};
+
+    TweetFields single;
+    std::vector<TweetFields> envelope;  // v2 "data": one object, or an array of them (a page)
+    std::vector<TweetUser> users;       // v2 includes.users
+    bool has_data = false, has_errors = false;
+    const char* control = nullptr;
+
+    auto read_data_item = [&](od::value item) {
+        return for_each_field(item, [&](std::string_view k, od::value v) { return envelope.back().on_field(k, v); });
+    };
+    error_code err = for_each_field(root, [&](std::string_view key, od::value v) -> error_code {
+        if (key == "data") {
+            has_data = true;
+            od::json_type type;
+            if (auto e = v.type().get(type)) return e;
+            if (type == od::json_type::array)
+                return for_each_element(v, [&](od::value item) {
+                    envelope.emplace_back();
+                    return read_data_item(item);
+                });
+            envelope.emplace_back();
+            return read_data_item(v);
+        }
+        if (key == "includes") {
+            return for_each_field(v, [&](std::string_view k, od::value m) -> error_code {
+                if (k != "users") return simdjson::SUCCESS;
+                return for_each_element(m, [&](od::value u) { return read_user(u, users.emplace_back()); });
+            });
+        }
+        if (key == "errors") { has_errors = true; return simdjson::SUCCESS; }
+        if (key == "matching_rules") return simdjson::SUCCESS;
+        if (const char* kind = control_kind_name(key); kind && !control) control = kind;
+        return single.on_field(key, v);
+    });
+    if (err) return {ParseOutcome::Kind::malformed, simdjson::error_message(err)};
+
+    if (has_data) {
+        std::size_t added = 0;
+        for (TweetFields& fields : envelope) {
+            if (!fields.has_id()) continue;
+            Tweet tweet = fields.finish();
+            if (!fields.has_user())
+                for (const TweetUser& user : users)
+                    if (user.id == tweet.user.id) tweet.user = user;
+            out.push_back(std::move(tweet));
+            ++added;
+        }
+        if (added == 0) return {ParseOutcome::Kind::malformed, "v2 \"data\" without a tweet id"};
+        return {ParseOutcome::Kind::tweets, ""};
+    }
+    if (control && !single.has_id()) return {ParseOutcome::Kind::control, control};
+    if (has_errors && !single.has_id()) return {ParseOutcome::Kind::control, "error"};
+    if (!single.has_id())
+        return {ParseOutcome::Kind::malformed, single.seen_tweet_key() ? "tweet id is empty" : "no tweet id"};
+    out.push_back(single.finish());
+    return {ParseOutcome::Kind::tweets, ""};
+}
+
+}  // namespace birdwatch

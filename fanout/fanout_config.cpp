@@ -1,0 +1,37 @@
+#include "fanout/fanout_config.h"
+
+namespace birdwatch {
+
+ConfigSpec fanout_config_spec() {
+    return {"birdwatch-fanout",
+            "pushes every payload of the Redis channel `matches` to its WebSocket clients",
+            "BIRDWATCH_FANOUT_",
+            {
+                {"log", {{"level", "info"}}},
+                {"redis",
+                 {{"host", "127.0.0.1"}, {"port", 6379}, {"password", ""}, {"timeout_ms", 2000},
+                  {"channel", "matches"}}},
+                {"http", {{"address", "127.0.0.1"}, {"port", 8080}, {"threads", 0}}},
+                {"websocket", {{"max_message_bytes", 16384}, {"max_queue_bytes", 4194304}}},
+                {"shutdown", {{"drain_ms", 5000}}},
+            }};
+}
+
+FanoutConfig to_fanout_config(const nlohmann::json& v) {
+    FanoutConfig c;
+    c.log_level = v["log"]["level"];
+    const auto& redis = v["redis"];
+    c.redis = {redis["host"], redis["port"], redis["password"], std::chrono::milliseconds(redis["timeout_ms"].get<int>())};
+    c.channel = redis["channel"];
+    const int port = v["http"]["port"];
+    if (port < 0 || port > 65535) throw ConfigError("http.port must be 0..65535, got " + std::to_string(port));
+    c.server.address = v["http"]["address"];
+    c.server.port = static_cast<unsigned short>(port);
+    c.server.threads = v["http"]["threads"];
+    c.server.session.max_message_bytes = v["websocket"]["max_message_bytes"];
+    c.server.session.max_queue_bytes = v["websocket"]["max_queue_bytes"];
+    c.drain = std::chrono::milliseconds(v["shutdown"]["drain_ms"].get<int>());
+    return c;
+}
+
+}  // namespace birdwatch

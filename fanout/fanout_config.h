@@ -1,0 +1,22 @@
+#pragma once
+#include "common/config.h"
+#include "common/redis_connection.h"
+#include "fanout/server.h"
+
+#include <chrono>
+#include <string>
+
+namespace birdwatch {
+
+struct FanoutConfig {
+    std::string log_level;
+    RedisEndpoint redis;
+    std::string channel;
+    ServerOptions server;
+    std::chrono::milliseconds drain{5000};
+};
+
+ConfigSpec fanout_config_spec();
+FanoutConfig to_fanout_config(const nlohmann::json& values);  // throws ConfigError
+
+}  // namespace birdwatch

@@ -1,0 +1,55 @@
+// birdwatch-fanout: Redis subscription -> hub -> WebSocket sessions.
+// The hub exists first; the server starts before the subscription so /healthz
+// answers while Redis comes up; shutdown drains clients, then drops Redis.
+
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/redis_subscriber.h"
+#include "common/shutdown_signal.h"
+#include "fanout/fanout_config.h"
+#include "fanout/hub.h"
+#include "fanout/server.h"
+
+#include <cstdlib>
+#include <iostream>
+
+using namespace birdwatch;
+using namespace std::chrono_literals;
+
+int main(int argc, char** argv) {
+    ShutdownSignal shutdown;
+    FanoutConfig config;
+    try {
+        const ConfigResult loaded = load_config(fanout_config_spec(), {argv + 1, argv + argc}, std::getenv);
+        if (loaded.exit_now) return 0;
+        config = to_fanout_config(loaded.values);
+        init_logging("fanout", config.log_level);
+    } catch (const std::exception& e) {
+        std::cerr << "birdwatch-fanout: " << e.what() << "\n";
+        return 2;
+    }
+
+    MetricsRegistry metrics;
+    Hub hub(metrics);
+    RedisSubscriber subscriber(config.redis, config.channel, [&hub](std::string payload) { hub.broadcast(std::move(payload)); },
+                               metrics);
+    Server server(config.server, hub, metrics, [&subscriber] { return subscriber.subscribed(); });
+    try {
+        server.start();
+    } catch (const std::exception& e) {
+        spdlog::error("msg=\"cannot listen\" address={} port={} error=\"{}\"", config.server.address,
+                      config.server.port, e.what());
+        return 1;
+    }
+    subscriber.start();
+
+    int signal = 0;
+    while (!(signal = shutdown.wait_for(1000ms))) {
+    }
+    spdlog::info("msg=\"shutting down, draining clients\" signal={} clients={} drain_ms={}", signal, hub.size(),
+                 config.drain.count());
+    server.drain_and_stop(config.drain);
+    subscriber.stop();
+    spdlog::info("msg=\"stopped\"");
+    return 0;
+}

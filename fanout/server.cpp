@@ -1,0 +1,187 @@
+#include "fanout/server.h"
+
+#include "common/log.h"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+namespace birdwatch {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using namespace std::chrono_literals;
+
+struct HttpContext {
+    Hub& hub;
+    MetricsRegistry& metrics;
+    std::function<bool()> ready;
+    std::atomic<bool>& draining;
+    const SessionOptions& session_options;
+    SessionMetrics& session_metrics;
+};
+
+namespace {
+
+http::response<http::string_body> respond(const http::request<http::string_body>& req, http::status status,
+                                          std::string body, const char* content_type = "text/plain") {
+    http::response<http::string_body> res{status, req.version()};
+    res.set(http::field::server, "birdwatch-fanout");
+    res.set(http::field::content_type, content_type);
+    res.keep_alive(req.keep_alive());
+    res.body() = std::move(body);
+    res.prepare_payload();
+    return res;
+}
+
+// Plain HTTP on one connection until it asks for a WebSocket upgrade.
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+public:
+    HttpSession(tcp::socket socket, HttpContext& context) : stream_(std::move(socket)), context_(context) {}
+
+    void run() { read(); }
+
+private:
+    void read() {
+        parser_.emplace();
+        parser_->body_limit(16 * 1024);
+        stream_.expires_after(30s);
+        http::async_read(stream_, buffer_, *parser_,
+                         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+    }
+
+    void on_read(beast::error_code ec) {
+        if (ec) return;  // closed, timed out, or unparsable: nothing useful to answer
+        http::request<http::string_body> req = parser_->release();
+        if (beast::websocket::is_upgrade(req)) {
+            if (req.target() == "/ws" && !context_.draining) {
+                stream_.expires_never();
+                start_websocket_session(stream_.release_socket(), std::move(req), context_.hub,
+                                        context_.session_options, context_.session_metrics);
+                return;
+            }
+            return send(respond(req, context_.draining ? http::status::service_unavailable : http::status::not_found,
+                                "WebSocket endpoint is /ws\n"));
+        }
+        send(route(req));
+    }
+
+    http::response<http::string_body> route(const http::request<http::string_body>& req) {
+        if (req.method() != http::verb::get && req.method() != http::verb::head)
+            return respond(req, http::status::method_not_allowed, "only GET\n");
+        const auto target = req.target();
+        if (target == "/healthz") return respond(req, http::status::ok, "ok\n");
+        if (target == "/readyz") {
+            const bool ready = !context_.draining && context_.ready();
+            return respond(req, ready ? http::status::ok : http::status::service_unavailable,
+                           context_.draining ? "draining\n" : ready ? "ready\n" : "redis not subscribed\n");
+        }
+        if (target == "/metrics")
+            return respond(req, http::status::ok, context_.metrics.render_prometheus(),
+                           "text/plain; version=0.0.4; charset=utf-8");
+        return respond(req, http::status::not_found, "not found\n");
+    }
+
+    void send(http::response<http::string_body> res) {
+        auto response = std::make_shared<http::response<http::string_body>>(std::move(res));
+        http::async_write(stream_, *response, [self = shared_from_this(), response](beast::error_code ec, std::size_t) {
+            if (ec || !response->keep_alive()) {
+                beast::error_code ignored;
+                self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+                return;
+            }
+            self->read();
+        });
+    }
+
+    beast::tcp_stream stream_;
+    HttpContext& context_;
+    beast::flat_buffer buffer_;
+    std::optional<http::request_parser<http::string_body>> parser_;
+};
+
+}  // namespace
+
+struct Server::Impl {
+    Impl(ServerOptions opts, Hub& hub, MetricsRegistry& metrics, std::function<bool()> ready)
+        : options(std::move(opts)),
+          session_metrics(metrics),
+          context{hub, metrics, std::move(ready), draining, options.session, session_metrics},
+          acceptor(net::make_strand(io)),
+          log(make_logger("server")),
+          accepted(metrics.counter("birdwatch_fanout_accepted_total", "TCP connections accepted")) {}
+
+    void accept() {
+        acceptor.async_accept(net::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
+            if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
+            if (!ec) {
+                accepted.inc();
+                std::make_shared<HttpSession>(std::move(socket), context)->run();
+            } else if (first_error.first(ec.message())) {
+                log->warn("msg=\"accept failed (logged once per error)\" error=\"{}\"", ec.message());
+            }
+            accept();
+        });
+    }
+
+    ServerOptions options;
+    std::atomic<bool> draining{false};
+    unsigned short bound_port = 0;
+    SessionMetrics session_metrics;
+    HttpContext context;
+    net::io_context io;
+    tcp::acceptor acceptor;
+    std::vector<std::thread> threads;
+    std::shared_ptr<spdlog::logger> log;
+    FirstOccurrence first_error;
+    Counter& accepted;
+};
+
+Server::Server(ServerOptions options, Hub& hub, MetricsRegistry& metrics, std::function<bool()> ready)
+    : impl_(std::make_unique<Impl>(std::move(options), hub, metrics, std::move(ready))) {}
+
+Server::~Server() {
+    if (!impl_->threads.empty()) drain_and_stop(0ms);
+}
+
+void Server::start() {
+    const tcp::endpoint endpoint(net::ip::make_address(impl_->options.address), impl_->options.port);
+    impl_->acceptor.open(endpoint.protocol());
+    impl_->acceptor.set_option(net::socket_base::reuse_address(true));
+    impl_->acceptor.bind(endpoint);
+    impl_->acceptor.listen(net::socket_base::max_listen_connections);
+    impl_->bound_port = impl_->acceptor.local_endpoint().port();
+    impl_->accept();
+    int threads = impl_->options.threads > 0 ? impl_->options.threads : static_cast<int>(std::thread::hardware_concurrency());
+    for (int i = 0; i < std::max(1, threads); ++i) impl_->threads.emplace_back([this] { impl_->io.run(); });
+    impl_->log->info("msg=\"listening\" address={} port={} threads={}", impl_->options.address, port(), threads);
+}
+
+unsigned short Server::port() const { return impl_->bound_port; }
+
+void Server::drain_and_stop(std::chrono::milliseconds drain) {
+    impl_->draining = true;
+    net::post(impl_->acceptor.get_executor(), [this] {
+        beast::error_code ignored;
+        impl_->acceptor.close(ignored);
+    });
+    impl_->context.hub.close_all(1001);
+    const auto deadline = std::chrono::steady_clock::now() + drain;
+    while (impl_->context.hub.size() > 0 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(20ms);
+    impl_->io.stop();
+    for (auto& t : impl_->threads) t.join();
+    impl_->threads.clear();
+}
+
+}  // namespace birdwatch

@@ -1,0 +1,41 @@
+#pragma once
+// Accepts TCP connections, answers the operational HTTP endpoints, and hands
+// `GET /ws` upgrades to WebSocket sessions. Runs its own io_context threads.
+
+#include "common/metrics.h"
+#include "fanout/hub.h"
+#include "fanout/session.h"
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace birdwatch {
+
+struct ServerOptions {
+    std::string address = "127.0.0.1";
+    unsigned short port = 8080;
+    int threads = 0;  // 0 = one per core
+    SessionOptions session;
+};
+
+class Server {
+public:
+    // `ready` answers /readyz (e.g. "Redis subscription active").
+    Server(ServerOptions options, Hub& hub, MetricsRegistry& metrics, std::function<bool()> ready);
+    ~Server();
+
+    // Binds and starts serving; throws std::system_error if the address cannot be bound.
+    void start();
+    unsigned short port() const;
+    // Stops accepting, fails /readyz, closes clients with 1001 (going away), and
+    // waits up to `drain` for them to leave before stopping the threads.
+    void drain_and_stop(std::chrono::milliseconds drain);
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace birdwatch

@@ -1,0 +1,145 @@
+#include "fanout/session.h"
+
+#include "common/log.h"
+
+#include <boost/asio/post.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include <deque>
+
+namespace birdwatch {
+
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+namespace net = boost::asio;
+
+SessionMetrics::SessionMetrics(MetricsRegistry& m)
+    : frames_sent(m.counter("birdwatch_fanout_frames_sent_total", "WebSocket frames written to clients")),
+      bytes_sent(m.counter("birdwatch_fanout_bytes_sent_total", "Payload bytes written to clients")),
+      frames_dropped(m.counter("birdwatch_fanout_frames_dropped_total",
+                               "Frames dropped from a slow client's full send queue")),
+      messages_received(m.counter("birdwatch_fanout_client_messages_total", "Messages received from clients")),
+      queued_bytes(m.gauge("birdwatch_fanout_queued_bytes", "Bytes waiting in client send queues")) {}
+
+namespace {
+
+const Frame& unsupported_message_reply() {
+    static const Frame reply = std::make_shared<const std::string>(
+        R"({"v":1,"type":"error","code":"unsupported_message","message":"this server accepts no client messages in protocol v1"})");
+    return reply;
+}
+
+// One class owns the socket and its write queue (as in Beast's examples). Every
+// member runs on the connection's strand; deliver()/close() hop onto it.
+class WebSocketSession final : public Recipient, public std::enable_shared_from_this<WebSocketSession> {
+public:
+    WebSocketSession(net::ip::tcp::socket socket, Hub& hub, const SessionOptions& options, SessionMetrics& metrics)
+        : ws_(std::move(socket)), hub_(hub), options_(options), metrics_(metrics) {}
+
+    ~WebSocketSession() override { metrics_.queued_bytes.add(-static_cast<std::int64_t>(queued_bytes_)); }
+
+    void run(beast::http::request<beast::http::string_body> upgrade) {
+        ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+        ws_.set_option(websocket::stream_base::decorator(
+            [](websocket::response_type& res) { res.set(beast::http::field::server, "birdwatch-fanout"); }));
+        ws_.read_message_max(options_.max_message_bytes);
+        ws_.text(true);
+        ws_.async_accept(upgrade, [self = shared_from_this()](beast::error_code ec) { self->on_accept(ec); });
+    }
+
+    void deliver(const Frame& frame) override {
+        net::post(ws_.get_executor(), [self = shared_from_this(), frame] { self->enqueue(frame); });
+    }
+
+    void close(unsigned short code) override {
+        net::post(ws_.get_executor(), [self = shared_from_this(), code] {
+            if (self->closing_) return;
+            self->closing_ = true;
+            self->ws_.async_close(websocket::close_reason(code), [self](beast::error_code) {});
+        });
+    }
+
+private:
+    void on_accept(beast::error_code ec) {
+        if (ec) return;
+        hub_.join(shared_from_this());
+        read();
+    }
+
+    void read() {
+        ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+    }
+
+    void on_read(beast::error_code ec) {
+        if (ec) {  // closed by the peer, timed out, or a protocol violation (Beast sent the close)
+            hub_.leave(this);
+            closing_ = true;
+            return;
+        }
+        metrics_.messages_received.inc();
+        buffer_.consume(buffer_.size());
+        enqueue(unsupported_message_reply());
+        read();
+    }
+
+    void enqueue(const Frame& frame) {
+        if (closing_) return;
+        // Bounded memory: drop the oldest frames not yet being written.
+        const std::size_t first_droppable = writing_ ? 1 : 0;
+        while (queue_.size() > first_droppable && queued_bytes_ + frame->size() > options_.max_queue_bytes) {
+            release(queue_[first_droppable]->size());
+            queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(first_droppable));
+            metrics_.frames_dropped.inc();
+        }
+        queue_.push_back(frame);
+        queued_bytes_ += frame->size();
+        metrics_.queued_bytes.add(static_cast<std::int64_t>(frame->size()));
+        if (!writing_) write();
+    }
+
+    void write() {
+        writing_ = true;
+        ws_.async_write(net::buffer(*queue_.front()),
+                        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_write(ec); });
+    }
+
+    void on_write(beast::error_code ec) {
+        writing_ = false;
+        if (ec) {
+            hub_.leave(this);
+            closing_ = true;
+            return;
+        }
+        metrics_.frames_sent.inc();
+        metrics_.bytes_sent.inc(queue_.front()->size());
+        release(queue_.front()->size());
+        queue_.pop_front();
+        if (!queue_.empty() && !closing_) write();
+    }
+
+    void release(std::size_t bytes) {
+        queued_bytes_ -= bytes;
+        metrics_.queued_bytes.add(-static_cast<std::int64_t>(bytes));
+    }
+
+    websocket::stream<beast::tcp_stream> ws_;
+    Hub& hub_;
+    const SessionOptions& options_;
+    SessionMetrics& metrics_;
+    beast::flat_buffer buffer_;
+    std::deque<Frame> queue_;
+    std::size_t queued_bytes_ = 0;
+    bool writing_ = false;
+    bool closing_ = false;
+};
+
+}  // namespace
+
+void start_websocket_session(net::ip::tcp::socket socket, beast::http::request<beast::http::string_body> upgrade,
+                             Hub& hub, const SessionOptions& options, SessionMetrics& metrics) {
+    std::make_shared<WebSocketSession>(std::move(socket), hub, options, metrics)->run(std::move(upgrade));
+}
+
+}  // namespace birdwatch

@@ -1,0 +1,37 @@
+#pragma once
+// A WebSocket client connection. Only session.cpp includes Beast's websocket
+// headers: that translation unit is the expensive one to compile.
+
+#include "common/metrics.h"
+#include "fanout/hub.h"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include <chrono>
+#include <cstddef>
+
+namespace birdwatch {
+
+struct SessionOptions {
+    std::size_t max_message_bytes = 16 * 1024;       // incoming
+    std::size_t max_queue_bytes = 4 * 1024 * 1024;   // outgoing, per connection
+};
+
+struct SessionMetrics {
+    explicit SessionMetrics(MetricsRegistry& metrics);
+    Counter& frames_sent;
+    Counter& bytes_sent;
+    Counter& frames_dropped;
+    Counter& messages_received;
+    Gauge& queued_bytes;
+};
+
+// Completes the WebSocket handshake for an upgrade request and runs the session
+// until either side closes it.
+void start_websocket_session(boost::asio::ip::tcp::socket socket,
+                             boost::beast::http::request<boost::beast::http::string_body> upgrade, Hub& hub,
+                             const SessionOptions& options, SessionMetrics& metrics);
+
+}  // namespace birdwatch

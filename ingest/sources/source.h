@@ -1,0 +1,50 @@
+#pragma once
+// A source produces stream lines on its own thread into its output belt, and
+// closes the belt when it ends (end of file, count reached) or is stopped.
+
+#include "common/channel.h"
+#include "ingest/stream_line.h"
+
+#include <atomic>
+#include <stop_token>
+#include <thread>
+
+namespace birdwatch {
+
+class Source {
+public:
+    explicit Source(BoundedChannel<StreamLine>& out) : out_(out) {}
+    // Derived classes call stop() in their destructor: the thread runs their produce().
+    virtual ~Source() = default;
+    Source(const Source&) = delete;
+    Source& operator=(const Source&) = delete;
+
+    void start() {
+        thread_ = std::jthread([this](std::stop_token stop) {
+            produce(stop);
+            finished_ = true;
+            out_.close();
+        });
+    }
+
+    // Idempotent; closing the belt also releases a producer blocked on a full belt.
+    void stop() {
+        if (!thread_.joinable()) return;
+        thread_.request_stop();
+        out_.close();
+        thread_.join();
+    }
+
+    // True once the source ended by itself or was stopped.
+    bool finished() const { return finished_; }
+
+protected:
+    virtual void produce(std::stop_token stop) = 0;
+    BoundedChannel<StreamLine>& out_;
+
+private:
+    std::atomic<bool> finished_{false};
+    std::jthread thread_;
+};
+
+}  // namespace birdwatch

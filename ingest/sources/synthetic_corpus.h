@@ -1,0 +1,38 @@
+#pragma once
+// Deterministic generator of realistic v1.1-shaped tweet JSON: text with hashtags,
+// mentions and links, a pool of users, several languages, retweets and replies.
+// The same (seed, start_ms, spacing_ms) always yields the same bytes, so tests and
+// benchmarks run with no credentials and no external data.
+
+#include <cstdint>
+#include <string>
+
+namespace birdwatch {
+
+class SyntheticCorpus {
+public:
+    SyntheticCorpus(std::uint64_t seed, std::int64_t start_ms, std::int64_t spacing_ms);
+
+    // The next tweet as one line of JSON (no trailing newline).
+    std::string next();
+    std::uint64_t produced() const { return produced_; }
+
+private:
+    std::uint64_t random();
+    std::uint64_t below(std::uint64_t n) { return random() % n; }
+
+    struct User {
+        std::string id, screen_name, name;
+        std::int64_t followers;
+    };
+    User user(std::uint64_t index) const;
+    std::string tweet_text(const char* lang, std::string& entities_json, std::uint64_t& mention_count);
+
+    std::uint64_t state_;
+    const std::uint64_t seed_;
+    const std::int64_t start_ms_;
+    const std::int64_t spacing_ms_;
+    std::uint64_t produced_ = 0;
+};
+
+}  // namespace birdwatch

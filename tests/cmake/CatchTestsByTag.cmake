@@ -1,0 +1,27 @@
+# Registers one CTest test per Catch2 test case, with several LABELS. (Catch2 v2's
+# catch_discover_tests writes LABELS a;b unquoted, so CTest keeps only the first.)
+#
+# catch_tests_by_tag(TARGET <target> TAG <catch tag> PREFIX <name prefix> LABELS <l1;l2> TIMEOUT <s>)
+function(catch_tests_by_tag)
+  cmake_parse_arguments(ARG "" "TARGET;TAG;PREFIX;TIMEOUT" "LABELS" ${ARGN})
+  string(MAKE_C_IDENTIFIER "${ARG_TARGET}_${ARG_TAG}" id)
+  set(script "${CMAKE_CURRENT_BINARY_DIR}/${id}_tests.cmake")
+  file(GENERATE OUTPUT "${script}" CONTENT "
+execute_process(COMMAND \"$<TARGET_FILE:${ARG_TARGET}>\" \"${ARG_TAG}\" --list-test-names-only
+                OUTPUT_VARIABLE names RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0 AND NOT rc GREATER 0)
+  message(WARNING \"cannot list tests of ${ARG_TARGET}\")
+endif()
+string(REPLACE \"\\n\" \";\" names \"\${names}\")
+foreach(name IN LISTS names)
+  if(name STREQUAL \"\")
+    continue()
+  endif()
+  string(REPLACE \",\" \"\\\\,\" spec \"\${name}\")  # a comma separates Catch test specs
+  string(REPLACE \"[\" \"\\\\[\" spec \"\${spec}\")
+  add_test(\"${ARG_PREFIX}\${name}\" \"$<TARGET_FILE:${ARG_TARGET}>\" \"\${spec}\")
+  set_tests_properties(\"${ARG_PREFIX}\${name}\" PROPERTIES LABELS \"${ARG_LABELS}\" TIMEOUT ${ARG_TIMEOUT})
+endforeach()
+")
+  set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES "${script}")
+endfunction()

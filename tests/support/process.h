@@ -1,0 +1,74 @@
+#pragma once
+// Child processes for tests: spawned with extra environment, output to a log file,
+// killed on destruction so a failing test never leaves daemons behind.
+
+#include <chrono>
+#include <ctime>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace birdwatch::test {
+
+class ChildProcess {
+public:
+    ChildProcess() = default;
+    // Throws std::runtime_error if the program cannot be started.
+    ChildProcess(const std::vector<std::string>& argv, const std::string& log_path,
+                 const std::vector<std::string>& extra_env = {});
+    ChildProcess(ChildProcess&& other) noexcept;
+    ChildProcess& operator=(ChildProcess&& other) noexcept;
+    ~ChildProcess();
+
+    int pid() const { return pid_; }
+    bool running();
+    void signal(int sig);
+    // The exit status (or 128+signal) if it ended within `timeout`.
+    std::optional<int> wait_exit(std::chrono::milliseconds timeout);
+    // SIGKILL and reap.
+    void kill();
+    const std::string& log_path() const { return log_path_; }
+    std::string log_tail(std::size_t bytes = 4000) const;
+
+private:
+    int pid_ = -1;
+    std::optional<int> status_;
+    std::string log_path_;
+};
+
+// A directory under $TMPDIR removed with its contents on destruction.
+class TempDir {
+public:
+    TempDir();
+    ~TempDir();
+    const std::string& path() const { return path_; }
+    std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+private:
+    std::string path_;
+};
+
+unsigned short free_port();
+bool port_open(unsigned short port);
+
+struct HttpReply {
+    int status = 0;  // 0 when no connection could be made
+    std::string body;
+};
+HttpReply http_get(unsigned short port, const std::string& path);
+
+// Polls `predicate` every 10 ms until it holds or `timeout` passes.
+template <typename Predicate>
+bool wait_until(Predicate predicate, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!predicate()) {
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        struct timespec ts{0, 10'000'000};
+        nanosleep(&ts, nullptr);
+    }
+    return true;
+}
+
+std::string find_program(const std::string& name);  // empty when not on PATH (or /usr/sbin)
+
+}  // namespace birdwatch::test

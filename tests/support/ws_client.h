@@ -1,0 +1,49 @@
+#pragma once
+// A WebSocket test client (Beast, async, on a shared I/O thread). It records every
+// text message it receives so tests can assert on exact bytes and order.
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace birdwatch::test {
+
+class WsIo {
+public:
+    WsIo();
+    ~WsIo();
+    struct Impl;
+    Impl& impl() { return *impl_; }
+
+private:
+    std::unique_ptr<Impl> impl_;
+};
+
+class WsClient {
+public:
+    explicit WsClient(WsIo& io);
+    ~WsClient();
+    WsClient(WsClient&&) noexcept;
+
+    // Connects and completes the handshake; false (with error()) on failure or timeout.
+    bool connect(unsigned short port, const std::string& target = "/ws",
+                 std::chrono::milliseconds timeout = std::chrono::seconds(5));
+    void send(const std::string& text);
+    void close();
+
+    std::size_t message_count() const;
+    std::vector<std::string> messages() const;
+    bool wait_for_messages(std::size_t count, std::chrono::milliseconds timeout) const;
+    bool is_open() const;
+    std::optional<int> close_code() const;  // the server's close code, once closed
+    std::string error() const;
+
+    struct State;
+
+private:
+    std::shared_ptr<State> state_;
+};
+
+}  // namespace birdwatch::test

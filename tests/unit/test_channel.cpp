@@ -1,0 +1,60 @@
+#include "common/channel.h"
+
+#include <catch2/catch.hpp>
+
+#include <thread>
+
+using namespace birdwatch;
+using namespace std::chrono_literals;
+
+TEST_CASE("a belt holds at most its capacity", "[channel]") {
+    BoundedChannel<int> belt(2);
+    CHECK(belt.try_push(1));
+    CHECK(belt.try_push(2));
+    CHECK_FALSE(belt.try_push(3));
+    CHECK(belt.size() == 2);
+    CHECK(belt.pop() == 1);
+    CHECK(belt.try_push(3));
+}
+
+TEST_CASE("closing a belt lets the consumer drain it, then ends", "[channel]") {
+    BoundedChannel<int> belt(10);
+    belt.push(1);
+    belt.push(2);
+    belt.close();
+    CHECK_FALSE(belt.push(3));
+    CHECK(belt.pop() == 1);
+    CHECK(belt.pop() == 2);
+    CHECK(belt.pop() == std::nullopt);
+    CHECK(belt.closed_and_drained());
+}
+
+TEST_CASE("a producer blocked on a full belt is released by the consumer or by close", "[channel]") {
+    BoundedChannel<int> belt(1);
+    belt.push(0);
+    std::atomic<int> pushed{0};
+    std::thread producer([&] {
+        if (belt.push(1)) ++pushed;
+        if (belt.push(2)) ++pushed;  // blocks until close()
+    });
+    std::this_thread::sleep_for(50ms);
+    CHECK(pushed == 0);
+    CHECK(belt.pop() == 0);
+    std::this_thread::sleep_for(50ms);
+    CHECK(pushed == 1);
+    belt.close();
+    producer.join();
+    CHECK(pushed == 1);
+}
+
+TEST_CASE("pop_batch takes what is there up to the limit and times out when empty", "[channel]") {
+    BoundedChannel<int> belt(10);
+    for (int i = 0; i < 5; ++i) belt.push(i);
+    std::vector<int> out;
+    CHECK(belt.pop_batch(out, 3, 10ms) == 3);
+    CHECK(belt.pop_batch(out, 3, 10ms) == 2);
+    CHECK(out == std::vector<int>{0, 1, 2, 3, 4});
+    const auto start = std::chrono::steady_clock::now();
+    CHECK(belt.pop_batch(out, 3, 30ms) == 0);
+    CHECK(std::chrono::steady_clock::now() - start >= 25ms);
+}

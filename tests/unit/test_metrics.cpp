@@ -1,0 +1,18 @@
+#include "common/metrics.h"
+
+#include <catch2/catch.hpp>
+
+using namespace birdwatch;
+
+TEST_CASE("metrics render in the Prometheus text format, one HELP/TYPE per family", "[metrics]") {
+    MetricsRegistry m;
+    m.counter("bw_dropped_total", "Dropped", R"(reason="a")").inc(3);
+    m.counter("bw_dropped_total", "Dropped", R"(reason="b")").inc();
+    m.gauge("bw_depth", "Depth").set(-2);
+    m.gauge_fn("bw_ratio", "Ratio", [] { return 0.5; });
+    CHECK(m.render_prometheus() ==
+          "# HELP bw_depth Depth\n# TYPE bw_depth gauge\nbw_depth -2\n"
+          "# HELP bw_dropped_total Dropped\n# TYPE bw_dropped_total counter\n"
+          "bw_dropped_total{reason=\"a\"} 3\nbw_dropped_total{reason=\"b\"} 1\n"
+          "# HELP bw_ratio Ratio\n# TYPE bw_ratio gauge\nbw_ratio 0.5\n");
+}

@@ -1,0 +1,192 @@
+#include "common/tweet_parser.h"
+#include "tests/support/shared_data.h"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <map>
+
+using namespace birdwatch;
+using Kind = ParseOutcome::Kind;
+
+namespace {
+
+struct Tally {
+    std::size_t tweets = 0, lines_with_tweets = 0;
+    std::map<std::string, int> control, malformed;
+    int blank = 0;
+};
+
+Tally parse_all(const std::vector<std::string>& lines, std::vector<Tweet>* keep = nullptr) {
+    TweetParser parser;
+    Tally tally;
+    std::vector<Tweet> tweets;
+    for (const auto& line : lines) {
+        tweets.clear();
+        const auto outcome = parser.parse(line, tweets);
+        switch (outcome.kind) {
+            case Kind::tweets: tally.tweets += tweets.size(); ++tally.lines_with_tweets; break;
+            case Kind::control: ++tally.control[outcome.detail]; break;
+            case Kind::malformed: ++tally.malformed[outcome.detail]; break;
+            case Kind::blank: ++tally.blank; break;
+        }
+        if (keep) keep->insert(keep->end(), tweets.begin(), tweets.end());
+    }
+    return tally;
+}
+
+}  // namespace
+
+TEST_CASE("a v1.1 tweet keeps its full extended text, entities, user and time", "[parser]") {
+    const std::string line = R"({"created_at":"Thu Nov 05 05:05:39 +0000 2015","id":662133652566835202,
+      "id_str":"662133652566835202","text":"short version…","truncated":true,
+      "in_reply_to_status_id_str":"662133652566835100",
+      "user":{"id":983741324,"id_str":"983741324","name":"Maggie","screen_name":"maggi",
+              "followers_count":321,"profile_image_url":"http://a/p.png","profile_image_url_https":"https://a/p.png"},
+      "entities":{"hashtags":[{"text":"short","indices":[0,5]}],"user_mentions":[],"urls":[]},
+      "extended_tweet":{"full_text":"the full version with #Pisteare and @bob https://t.co/x",
+        "entities":{"hashtags":[{"text":"Pisteare"}],"user_mentions":[{"screen_name":"bob","id_str":"1"}],
+                    "urls":[{"url":"https://t.co/x","expanded_url":"https://example.com/x"}],
+                    "media":[{"type":"photo"}]}},
+      "lang":"es","timestamp_ms":"1446699939000"})";
+    TweetParser parser;
+    std::vector<Tweet> out;
+    REQUIRE(parser.parse(line, out).kind == Kind::tweets);
+    REQUIRE(out.size() == 1);
+    const Tweet& t = out[0];
+    CHECK(t.id == "662133652566835202");
+    CHECK(t.text == "the full version with #Pisteare and @bob https://t.co/x");
+    CHECK(t.hashtags == std::vector<std::string>{"Pisteare"});
+    CHECK(t.mentions == std::vector<std::string>{"bob"});
+    CHECK(t.urls == std::vector<std::string>{"https://example.com/x"});
+    CHECK(t.has_media);
+    CHECK(t.lang == "es");
+    CHECK(t.created_at_ms == 1446699939000);
+    CHECK(t.in_reply_to == "662133652566835100");
+    CHECK(t.retweet_of.empty());
+    CHECK(t.user.id == "983741324");
+    CHECK(t.user.screen_name == "maggi");
+    CHECK(t.user.profile_image_url == "https://a/p.png");
+    CHECK(t.user.followers_count == 321);
+}
+
+TEST_CASE("a v2 stream payload merges the author from includes.users", "[parser]") {
+    const std::string line = R"({"data":{"author_id":"2","id":"1377650090978992134","created_at":"2021-04-01T15:52:31.000Z",
+      "text":"RT @x: hi","lang":"en","referenced_tweets":[{"type":"retweeted","id":"555"}],
+      "entities":{"hashtags":[{"start":0,"end":3,"tag":"cpp"}],"mentions":[{"username":"x"}]},
+      "attachments":{"media_keys":["3_1"]}},
+      "includes":{"users":[{"id":"1","username":"other"},{"id":"2","username":"alice","name":"Alice",
+        "profile_image_url":"https://p/a.jpg","public_metrics":{"followers_count":77}}]},
+      "matching_rules":[{"id":"9","tag":"cats"}]})";
+    TweetParser parser;
+    std::vector<Tweet> out;
+    REQUIRE(parser.parse(line, out).kind == Kind::tweets);
+    REQUIRE(out.size() == 1);
+    CHECK(out[0].id == "1377650090978992134");
+    CHECK(out[0].created_at_ms == 1617292351000);
+    CHECK(out[0].retweet_of == "555");
+    CHECK(out[0].hashtags == std::vector<std::string>{"cpp"});
+    CHECK(out[0].mentions == std::vector<std::string>{"x"});
+    CHECK(out[0].has_media);
+    CHECK(out[0].user.screen_name == "alice");
+    CHECK(out[0].user.name == "Alice");
+    CHECK(out[0].user.followers_count == 77);
+}
+
+TEST_CASE("control messages, keep-alives and malformed lines are told apart, never taken for tweets", "[parser]") {
+    TweetParser parser;
+    std::vector<Tweet> out;
+    CHECK(parser.parse("\r\n", out).kind == Kind::blank);
+    CHECK(parser.parse("", out).kind == Kind::blank);
+    auto control = [&](const char* line) {
+        const auto o = parser.parse(line, out);
+        CHECK(o.kind == Kind::control);
+        return std::string(o.detail);
+    };
+    CHECK(control(R"({"delete":{"status":{"id":1,"id_str":"1","user_id":3}}})") == "delete");
+    CHECK(control(R"({"limit":{"track":12,"timestamp_ms":"1"}})") == "limit");
+    CHECK(control(R"({"warning":{"code":"FALLING_BEHIND","message":"x","percent_full":60}})") == "warning");
+    CHECK(control(R"({"disconnect":{"code":7,"stream_name":"s","reason":"admin logout"}})") == "disconnect");
+    CHECK(control(R"({"errors":[{"title":"operational-disconnect","type":"https://api.twitter.com/2/problems/operational-disconnect"}]})") == "error");
+    auto malformed = [&](const std::string& line) {
+        const auto o = parser.parse(line, out);
+        CHECK(o.kind == Kind::malformed);
+        return std::string(o.detail);
+    };
+    CHECK(malformed("not json at all") == "not a JSON object");
+    CHECK(malformed("[1,2,3]") == "not a JSON object");
+    CHECK_FALSE(malformed(R"({"id_str":"1","text":"cut off in the mid)").empty());
+    CHECK(malformed(R"({"text":"no id here"})") == "no tweet id");
+    CHECK(malformed(R"({"id_str":"","text":"empty id"})") == "tweet id is empty");
+    CHECK(malformed(R"({"data":{"text":"v2 without id"}})") == "v2 \"data\" without a tweet id");
+    CHECK_FALSE(malformed("{\"id_str\":\"1\",\"text\":\"bad utf8 \xff\xfe\"}").empty());
+    CHECK(out.empty());
+    // The parser is reusable after any failure.
+    CHECK(parser.parse(R"({"id_str":"5","text":"fine"})", out).kind == Kind::tweets);
+    CHECK(out.size() == 1);
+}
+
+TEST_CASE("Twitter's two time formats", "[parser]") {
+    CHECK(parse_twitter_time("Thu Nov 05 05:05:39 +0000 2015") == 1446699939000);
+    CHECK(parse_twitter_time("Thu Nov 05 07:05:39 +0200 2015") == 1446699939000);
+    CHECK(parse_twitter_time("2021-04-01T15:52:31.000Z") == 1617292351000);
+    CHECK(parse_twitter_time("2021-04-01T15:52:31Z") == 1617292351000);
+    CHECK(parse_twitter_time("yesterday") == -1);
+}
+
+TEST_CASE("every real tweet object in the shared data parses; control messages are counted, not taken as tweets",
+          "[parser][shared-data]") {
+    struct Expected {
+        const char* file;
+        std::size_t tweets;
+        std::map<std::string, int> control;
+    };
+    const std::vector<Expected> files = {
+        {"v1-stream.jsonl", 4447, {}},
+        {"v1-stream-legacy.jsonl", 655, {}},
+        {"v1-rest.jsonl", 688, {}},
+        {"v1-sequence-filter.jsonl", 279, {{"limit", 20}}},
+        {"v1-sequence-sample.jsonl", 209, {{"delete", 28}}},
+        {"v2-stream.jsonl", 5, {{"error", 1}}},
+        {"v2-tweets.jsonl", 990, {}},
+        {"v2-pages.jsonl", 402, {}},
+        {"control-messages.jsonl", 0, {{"limit", 40}, {"delete", 792}, {"disconnect", 2}}},
+        {"control-messages-doc-examples.jsonl", 0,
+         {{"delete", 5}, {"limit", 3}, {"scrub_geo", 3}, {"warning", 1}, {"status_withheld", 3},
+          {"user_withheld", 3}, {"disconnect", 3}, {"control", 1}}},
+    };
+    for (const auto& expected : files) {
+        INFO(expected.file);
+        const auto lines = test::shared_lines(expected.file);
+        if (lines.empty()) continue;
+        std::vector<Tweet> tweets;
+        const Tally tally = parse_all(lines, &tweets);
+        CHECK(tally.malformed.empty());
+        CHECK(tally.tweets == expected.tweets);
+        CHECK(tally.control == expected.control);
+        for (const Tweet& t : tweets) {
+            CHECK_FALSE(t.id.empty());
+            CHECK(t.created_at_ms > 1000000000000);  // 2001 or later: every object carries a real time
+        }
+    }
+}
+
+TEST_CASE("extended v1.1 tweets yield the full text, matching an independent JSON parser", "[parser][shared-data]") {
+    const auto lines = test::shared_lines("v1-stream.jsonl");
+    if (lines.empty()) return;
+    TweetParser parser;
+    int extended = 0;
+    for (const auto& line : lines) {
+        const auto j = nlohmann::json::parse(line);
+        std::vector<Tweet> out;
+        REQUIRE(parser.parse(line, out).kind == Kind::tweets);
+        const std::string expected = j.contains("extended_tweet") ? j["extended_tweet"]["full_text"].get<std::string>()
+                                                                   : j["text"].get<std::string>();
+        extended += j.contains("extended_tweet");
+        REQUIRE(out[0].text == expected);
+        REQUIRE(out[0].id == j["id_str"].get<std::string>());
+        REQUIRE(out[0].user.screen_name == j["user"]["screen_name"].get<std::string>());
+        if (j.contains("retweeted_status")) REQUIRE(out[0].retweet_of == j["retweeted_status"]["id_str"].get<std::string>());
+    }
+    CHECK(extended == 478);  // the file's extended tweets, counted by nlohmann above
+}
