@@ -87,8 +87,12 @@ error_code read_int(od::value value, std::int64_t& out) {
 }
 
 // Calls on_field(key, value) for each member; stops at the first error.
+// A null member (REST payloads send "retweeted_status":null and the like) has no fields.
 template <typename OnField>
 error_code for_each_field(od::value value, OnField&& on_field) {
+    od::json_type type;
+    if (auto err = value.type().get(type)) return err;
+    if (type == od::json_type::null) return simdjson::SUCCESS;
     od::object object;
     if (auto err = value.get_object().get(object)) return err;
     for (auto field : object) {
@@ -126,7 +130,9 @@ struct Entities {
 // v2:   hashtags[{tag}],  mentions[{username}],         urls[{expanded_url}]
 error_code read_entities(od::value value, Entities& out) {
     out = Entities{};
-    out.present = true;
+    od::json_type type;
+    if (auto err = value.type().get(type)) return err;
+    out.present = type != od::json_type::null;
     return for_each_field(value, [&](std::string_view key, od::value member) -> error_code {
         if (key == "hashtags") {
             return for_each_element(member, [&](od::value item) {
@@ -156,7 +162,10 @@ error_code read_entities(od::value value, Entities& out) {
                 return err;
             });
         }
-        if (key == "media") out.has_media = true;
+        if (key == "media") return for_each_element(member, [&](od::value) -> error_code {
+            out.has_media = true;
+            return simdjson::SUCCESS;
+        });
         return simdjson::SUCCESS;
     });
 }
@@ -182,6 +191,16 @@ error_code read_user(od::value value, TweetUser& user) {
     return err;
 }
 
+// Ids minted since November 2010 are Snowflakes: milliseconds since Twitter's epoch
+// in the bits above 22. Used when a payload omits created_at (v2 without tweet.fields).
+std::int64_t snowflake_time_ms(const std::string& id) {
+    std::uint64_t value = 0;
+    const auto [end, ec] = std::from_chars(id.data(), id.data() + id.size(), value);
+    constexpr std::uint64_t first_snowflake = 29700859247ULL;  // smaller ids are sequential
+    if (ec != std::errc{} || end != id.data() + id.size() || value < first_snowflake) return 0;
+    return static_cast<std::int64_t>(value >> 22) + 1288834974657LL;
+}
+
 // Collects one tweet object's fields (v1.1 or v2) in a single pass; finish() resolves
 // which text and entities win, since their order in the object is not fixed.
 class TweetFields {
@@ -200,7 +219,7 @@ public:
         if (key == "user") { has_user_ = true; return read_user(v, tweet_.user); }
         if (key == "author_id") return read_id(v, author_id_);
         if (key == "entities") return read_entities(v, entities_);
-        if (key == "extended_entities") { has_media_ = true; return simdjson::SUCCESS; }
+        if (key == "extended_entities") return read_media(v);
         if (key == "extended_tweet" || key == "note_tweet") return read_long_form(v);
         if (key == "retweeted_status") return read_nested_id(v, tweet_.retweet_of);
         if (key == "in_reply_to_status_id_str") return read_id(v, tweet_.in_reply_to);
@@ -229,7 +248,7 @@ public:
         tweet_.has_media = has_media_ || entities_.has_media || long_entities_.has_media;
         // v1.1 created_at has whole seconds; timestamp_ms, where sent, is exact.
         const std::int64_t parsed = parse_twitter_time(created_at_);
-        tweet_.created_at_ms = timestamp_ms_ > 0 ? timestamp_ms_ : parsed >= 0 ? parsed : 0;
+        tweet_.created_at_ms = timestamp_ms_ > 0 ? timestamp_ms_ : parsed >= 0 ? parsed : snowflake_time_ms(tweet_.id);
         if (tweet_.user.id.empty()) tweet_.user.id = author_id_;
         return std::move(tweet_);
     }
@@ -239,9 +258,16 @@ private:
         return for_each_field(v, [&](std::string_view k, od::value m) -> error_code {
             if (k == "full_text" || k == "text") return read_string(m, long_text_);
             if (k == "entities") return read_entities(m, long_entities_);
-            if (k == "extended_entities") { has_media_ = true; return simdjson::SUCCESS; }
+            if (k == "extended_entities") return read_media(m);
             return simdjson::SUCCESS;
         });
+    }
+
+    error_code read_media(od::value v) {
+        Entities extended;
+        auto err = read_entities(v, extended);
+        has_media_ |= extended.has_media;
+        return err;
     }
 
     static error_code read_nested_id(od::value v, std::string& out) {

@@ -19,7 +19,8 @@ foreach(name IN LISTS names)
   endif()
   string(REPLACE \",\" \"\\\\,\" spec \"\${name}\")  # a comma separates Catch test specs
   string(REPLACE \"[\" \"\\\\[\" spec \"\${spec}\")
-  add_test(\"${ARG_PREFIX}\${name}\" \"$<TARGET_FILE:${ARG_TARGET}>\" \"\${spec}\")
+  # --warn NoTests: a name that matches no test case must fail, never pass vacuously.
+  add_test(\"${ARG_PREFIX}\${name}\" \"$<TARGET_FILE:${ARG_TARGET}>\" --warn NoTests \"\${spec}\")
   set_tests_properties(\"${ARG_PREFIX}\${name}\" PROPERTIES LABELS \"${ARG_LABELS}\" TIMEOUT ${ARG_TIMEOUT})
 endforeach()
 ")

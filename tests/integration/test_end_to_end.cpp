@@ -132,7 +132,7 @@ TEST_CASE("Redis killed and restarted mid-stream: ingest and fanouts reconnect, 
     CHECK(ingest.running());
 }
 
-TEST_CASE("a client message gets an error reply, not a disconnect", "[fanout]") {
+TEST_CASE("a client message gets an error reply, an oversized one closes only that socket with 1009", "[fanout]") {
     TempDir dir;
     RedisServer redis(dir);
     const unsigned short port = free_port();
@@ -147,6 +147,13 @@ TEST_CASE("a client message gets an error reply, not a disconnect", "[fanout]") 
     CHECK(reply["code"] == "unsupported_message");
     CHECK(client.is_open());
     CHECK(http_get(port, "/nope").status == 404);
+
+    WsClient oversized(io);
+    REQUIRE(oversized.connect(port));
+    oversized.send(std::string(16 * 1024 + 1, 'x'));
+    REQUIRE(wait_until([&] { return !oversized.is_open(); }, 5s));
+    CHECK(oversized.close_code() == 1009);
+    CHECK(client.is_open());  // the other client is unaffected
     CHECK(http_get(port, "/healthz").body == "ok\n");
 }
 
