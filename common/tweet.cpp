@@ -82,6 +82,8 @@ void append_tweet_json(std::string& out, const Tweet& t) {
     append_string_or_null(out, t.retweet_of);
     out.append(",\"in_reply_to\":");
     append_string_or_null(out, t.in_reply_to);
+    out.append(",\"in_reply_to_user\":");
+    append_string_or_null(out, t.in_reply_to_user);
     out.append(",\"has_media\":");
     out.append(t.has_media ? "true" : "false");
     out.push_back('}');

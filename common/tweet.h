@@ -26,6 +26,7 @@ struct Tweet {
     std::vector<std::string> urls;      // expanded where known
     std::string retweet_of;             // id of the retweeted tweet, empty if none
     std::string in_reply_to;            // id of the tweet replied to, empty if none
+    std::string in_reply_to_user;       // screen name replied to, empty if none or unknown
     bool has_media = false;
 
     bool operator==(const Tweet&) const = default;

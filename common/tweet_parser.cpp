@@ -224,6 +224,8 @@ public:
         if (key == "retweeted_status") return read_nested_id(v, tweet_.retweet_of);
         if (key == "in_reply_to_status_id_str") return read_id(v, tweet_.in_reply_to);
         if (key == "in_reply_to_status_id" && tweet_.in_reply_to.empty()) return read_id(v, tweet_.in_reply_to);
+        if (key == "in_reply_to_screen_name") return read_string(v, tweet_.in_reply_to_user);
+        if (key == "in_reply_to_user_id") return read_id(v, reply_user_id_);
         if (key == "referenced_tweets") return read_referenced(v);
         if (key == "attachments") return read_attachments(v);
         return simdjson::SUCCESS;
@@ -233,6 +235,7 @@ public:
     bool seen_tweet_key() const { return seen_tweet_key_; }
     bool has_user() const { return has_user_; }
     const std::string& author_id() const { return author_id_; }
+    const std::string& reply_user_id() const { return reply_user_id_; }
 
     Tweet finish() {
         if (!long_text_.empty())
@@ -303,7 +306,7 @@ private:
     }
 
     Tweet tweet_;
-    std::string text_, full_text_, long_text_, created_at_, author_id_;
+    std::string text_, full_text_, long_text_, created_at_, author_id_, reply_user_id_;
     std::int64_t timestamp_ms_ = 0;
     Entities entities_, long_entities_;
     bool has_media_ = false;
@@ -402,9 +405,11 @@ ParseOutcome TweetParser::parse(std::string_view line, std::vector<Tweet>& out) 
         for (TweetFields& fields : envelope) {
             if (!fields.has_id()) continue;
             Tweet tweet = fields.finish();
-            if (!fields.has_user())
-                for (const TweetUser& user : users)
-                    if (user.id == tweet.user.id) tweet.user = user;
+            for (const TweetUser& user : users) {
+                if (!fields.has_user() && user.id == tweet.user.id) tweet.user = user;
+                if (tweet.in_reply_to_user.empty() && user.id == fields.reply_user_id())
+                    tweet.in_reply_to_user = user.screen_name;
+            }
             out.push_back(std::move(tweet));
             ++added;
         }

@@ -164,9 +164,11 @@ std::string SyntheticCorpus::next() {
     out += ",\"source\":\"birdwatch-synthetic\",\"truncated\":false,";
     if (kind >= 25 && kind < 35 && n > 0) {
         const std::string parent = std::to_string(first_tweet_id + below(n) * 1000);
-        out += "\"in_reply_to_status_id_str\":\"" + parent + "\",";
+        const User parent_author = user(below(user_pool));
+        out += "\"in_reply_to_status_id_str\":\"" + parent + "\",\"in_reply_to_screen_name\":\"" +
+               parent_author.screen_name + "\",";
     } else {
-        out += "\"in_reply_to_status_id_str\":null,";
+        out += "\"in_reply_to_status_id_str\":null,\"in_reply_to_screen_name\":null,";
     }
     out += "\"user\":{\"id\":" + author.id + ",\"id_str\":\"" + author.id + "\",\"name\":\"" + author.name +
            "\",\"screen_name\":\"" + author.screen_name + "\",\"followers_count\":" + std::to_string(author.followers) +

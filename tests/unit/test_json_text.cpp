@@ -56,5 +56,6 @@ TEST_CASE("the matches payload carries every tweet field as docs/protocol.md def
     CHECK(tw["urls"] == nlohmann::json::array({"https://example.com/x"}));
     CHECK(tw["retweet_of"] == "99");
     CHECK(tw["in_reply_to"].is_null());
+    CHECK(tw["in_reply_to_user"].is_null());
     CHECK(tw["has_media"] == true);
 }

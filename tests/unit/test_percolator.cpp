@@ -1,0 +1,106 @@
+#include "bench/workload.h"
+#include "ingest/percolator.h"
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+
+using namespace birdwatch;
+
+namespace {
+
+ParsedQuery parsed(const std::string& text) {
+    QueryParse p = parse_query(text);
+    INFO(text << ": " << p.error.message);
+    REQUIRE(p.query);
+    return std::move(*p.query);
+}
+
+std::vector<std::string> ids(const std::vector<const std::string*>& found) {
+    std::vector<std::string> out;
+    for (const auto* id : found) out.push_back(*id);
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("presearch: a conjunction is indexed under one term, a disjunction under one per alternative",
+          "[percolation]") {
+    CHECK(presearch_keys(parsed("cats").root).size() == 1);
+    CHECK(presearch_keys(parsed("cats dogs -birds lang:en").root).size() == 1);
+    CHECK(presearch_keys(parsed("cats OR dogs OR #birds").root).size() == 3);
+    CHECK(presearch_keys(parsed("(a OR b) (c OR d OR e)").root).size() == 2);
+    CHECK(presearch_keys(parsed("\"very exact phrase\"").root).size() == 1);
+}
+
+TEST_CASE("adding and removing queries while matching is safe, and removal is complete", "[percolation]") {
+    Percolator percolator;
+    const ParsedQuery cats = parsed("cats"), both = parsed("cats dogs"), any = parsed("dogs OR birds");
+    CHECK(percolator.add(cats));
+    CHECK_FALSE(percolator.add(cats));
+    CHECK(percolator.add(both));
+    CHECK(percolator.add(any));
+    Tweet t;
+    t.text = "cats and dogs";
+    const TweetFeatures f = extract_features(t);
+    std::vector<const std::string*> found;
+    percolator.match(f, found);
+    auto sorted = [](std::vector<std::string> v) {
+        std::sort(v.begin(), v.end());
+        return v;
+    };
+    CHECK(ids(found) == sorted({any.id, both.id, cats.id}));
+    CHECK(percolator.remove(both.id));
+    CHECK_FALSE(percolator.remove(both.id));
+    found.clear();
+    percolator.match(f, found);
+    CHECK(ids(found) == sorted({any.id, cats.id}));
+    CHECK(percolator.add(parsed("dogs")));  // reuses the freed slot
+    found.clear();
+    percolator.match(f, found);
+    CHECK(found.size() == 3);
+    for (const auto& q : {cats.id, any.id, parsed("dogs").id}) percolator.remove(q);
+    CHECK(percolator.size() == 0);
+    found.clear();
+    percolator.match(f, found);
+    CHECK(found.empty());
+}
+
+TEST_CASE("differential: the percolator and brute force agree on every (query, tweet) pair", "[percolation]") {
+    std::string source;
+    const std::vector<Tweet> tweets = workload::load_tweets(BIRDWATCH_SHARED_DATA_DIR, 5000, source);
+    INFO("tweets: " << source);
+    workload::QueryGenerator generator(tweets, 99);
+    Percolator percolator;
+    std::size_t added = 0;
+    while (added < 2000) {
+        QueryParse p = parse_query(generator.next());
+        REQUIRE(p.query);  // the generator only writes valid queries
+        added += percolator.add(*p.query);
+    }
+    // Churn: remove a tenth and add new ones, so freed slots are reused mid-run.
+    std::size_t pairs = 0, matched = 0, candidates_before = percolator.candidates_evaluated();
+    std::vector<const std::string*> fast, slow;
+    for (std::size_t i = 0; i < tweets.size(); ++i) {
+        if (i % 500 == 0 && i > 0) {
+            for (int k = 0; k < 20; ++k) {
+                QueryParse p = parse_query(generator.next());
+                percolator.add(*p.query);
+            }
+        }
+        const TweetFeatures f = extract_features(tweets[i]);
+        fast.clear();
+        slow.clear();
+        percolator.match(f, fast);
+        percolator.match_brute_force(f, slow);
+        INFO("tweet " << tweets[i].id << ": " << tweets[i].text);
+        REQUIRE(ids(fast) == ids(slow));
+        pairs += percolator.size();
+        matched += slow.size();
+    }
+    CHECK(pairs >= 100000 * 10);
+    CHECK(matched > 1000);  // the queries do match: agreement is not vacuous
+    // Presearch pays: far fewer evaluations than pairs.
+    CHECK(percolator.candidates_evaluated() - candidates_before < pairs / 10);
+}
