@@ -38,18 +38,17 @@ std::string RedisConnection::connect(const RedisEndpoint& endpoint, bool command
     return {};
 }
 
-std::size_t RedisConnection::publish(std::string_view channel, std::span<const std::string> payloads,
-                                     std::string& error) {
+std::size_t RedisConnection::publish(std::span<const Publication> publications, std::string& error) {
     if (!ctx_) {
         error = "not connected";
         return 0;
     }
-    for (const std::string& payload : payloads) {
-        redisAppendCommand(ctx_.get(), "PUBLISH %b %b", channel.data(), channel.size(), payload.data(),
-                           payload.size());
+    for (const Publication& p : publications) {
+        redisAppendCommand(ctx_.get(), "PUBLISH %b %b", p.channel.data(), p.channel.size(), p.payload.data(),
+                           p.payload.size());
     }
     std::size_t acknowledged = 0;
-    for (std::size_t i = 0; i < payloads.size(); ++i) {
+    for (std::size_t i = 0; i < publications.size(); ++i) {
         void* raw = nullptr;
         if (redisGetReply(ctx_.get(), &raw) != REDIS_OK) {
             error = ctx_->errstr;

@@ -19,6 +19,13 @@ struct RedisEndpoint {
     std::chrono::milliseconds timeout{2000};  // connect, and each command when used as a client
 };
 
+// One PUBLISH: `channel` views a string owned by whoever produced it for as long as
+// the publisher may hold the message (channel names live in configuration).
+struct Publication {
+    std::string_view channel;
+    std::string payload;
+};
+
 class RedisConnection {
 public:
     // Returns an empty string on success, otherwise why it failed.
@@ -29,9 +36,9 @@ public:
     redisContext* context() { return ctx_.get(); }
     int fd() const { return ctx_ ? ctx_->fd : -1; }
 
-    // Sends one PUBLISH per payload in a single pipeline, then reads the replies.
+    // Sends the PUBLISHes in a single pipeline, then reads the replies.
     // Returns how many were acknowledged; on a connection error, sets `error` and disconnects.
-    std::size_t publish(std::string_view channel, std::span<const std::string> payloads, std::string& error);
+    std::size_t publish(std::span<const Publication> publications, std::string& error);
 
 private:
     struct Free {

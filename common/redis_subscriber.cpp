@@ -8,14 +8,16 @@ namespace birdwatch {
 
 using namespace std::chrono_literals;
 
-RedisSubscriber::RedisSubscriber(RedisEndpoint endpoint, std::string channel, Sink sink, MetricsRegistry& metrics)
+RedisSubscriber::RedisSubscriber(RedisEndpoint endpoint, std::string channel, Sink sink, MetricsRegistry& metrics,
+                                 OnSubscribed on_subscribed, const std::string& metric_prefix)
     : endpoint_(std::move(endpoint)),
       channel_(std::move(channel)),
       sink_(std::move(sink)),
+      on_subscribed_(std::move(on_subscribed)),
       log_(make_logger("redis-subscriber")),
-      messages_(metrics.counter("birdwatch_redis_messages_received_total", "Messages received on the subscription")),
-      reconnects_(metrics.counter("birdwatch_redis_reconnects_total", "Redis connections re-established after a loss")) {
-    metrics.gauge_fn("birdwatch_redis_subscribed", "1 while the Redis subscription is active",
+      messages_(metrics.counter(metric_prefix + "_messages_received_total", "Messages received on the subscription")),
+      reconnects_(metrics.counter(metric_prefix + "_reconnects_total", "Redis connections re-established after a loss")) {
+    metrics.gauge_fn(metric_prefix + "_subscribed", "1 while the Redis subscription is active",
                      [this] { return subscribed_.load() ? 1.0 : 0.0; });
 }
 
@@ -70,8 +72,9 @@ void RedisSubscriber::run() {
         ever_subscribed = true;
         outage_logged = false;
         backoff.reset();
-        subscribed_ = true;
         log_->info("msg=\"subscribed\" channel={} host={} port={}", channel_, endpoint_.host, endpoint_.port);
+        if (on_subscribed_) on_subscribed_();
+        subscribed_ = true;
 
         read_messages(connection);
 

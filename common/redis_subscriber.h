@@ -22,8 +22,12 @@ class RedisSubscriber {
 public:
     // Called on the subscriber's thread, must not block for long.
     using Sink = std::function<void(std::string payload)>;
+    // Called on the subscriber's thread after each (re)subscription, before any message
+    // that follows it is read: the place to load a snapshot that messages then amend.
+    using OnSubscribed = std::function<void()>;
 
-    RedisSubscriber(RedisEndpoint endpoint, std::string channel, Sink sink, MetricsRegistry& metrics);
+    RedisSubscriber(RedisEndpoint endpoint, std::string channel, Sink sink, MetricsRegistry& metrics,
+                    OnSubscribed on_subscribed = {}, const std::string& metric_prefix = "birdwatch_redis");
     ~RedisSubscriber();
 
     void start();
@@ -38,6 +42,7 @@ private:
     const RedisEndpoint endpoint_;
     const std::string channel_;
     const Sink sink_;
+    const OnSubscribed on_subscribed_;
     std::shared_ptr<spdlog::logger> log_;
     Counter& messages_;
     Counter& reconnects_;

@@ -4,7 +4,8 @@ namespace birdwatch {
 
 ConfigSpec fanout_config_spec() {
     return {"birdwatch-fanout",
-            "pushes every payload of the Redis channel `matches` to its WebSocket clients",
+            "serves live searches over WebSocket: registers clients' queries in the Redis registry and pushes "
+            "each payload of the channel `matches` to the clients whose queries it matched",
             "BIRDWATCH_FANOUT_",
             {
                 {"log", {{"level", "info"}}},
@@ -12,7 +13,10 @@ ConfigSpec fanout_config_spec() {
                  {{"host", "127.0.0.1"}, {"port", 6379}, {"password", ""}, {"timeout_ms", 2000},
                   {"channel", "matches"}}},
                 {"http", {{"address", "127.0.0.1"}, {"port", 8080}, {"threads", 0}}},
-                {"websocket", {{"max_message_bytes", 16384}, {"max_queue_bytes", 4194304}}},
+                {"registry",
+                 {{"queries_key", "birdwatch:queries"}, {"leases_key", "birdwatch:leases"},
+                  {"events_channel", "birdwatch:query-events"}, {"lease_ttl_ms", 30000}, {"refresh_ms", 10000}}},
+                {"websocket", {{"max_message_bytes", 16384}, {"max_queue_bytes", 4194304}, {"max_subscriptions", 16}}},
                 {"shutdown", {{"drain_ms", 5000}}},
             }};
 }
@@ -30,6 +34,14 @@ FanoutConfig to_fanout_config(const nlohmann::json& v) {
     c.server.threads = v["http"]["threads"];
     c.server.session.max_message_bytes = v["websocket"]["max_message_bytes"];
     c.server.session.max_queue_bytes = v["websocket"]["max_queue_bytes"];
+    c.server.session.max_subscriptions = v["websocket"]["max_subscriptions"];
+    const auto& reg = v["registry"];
+    c.registrar.redis = c.redis;
+    c.registrar.keys = {reg["queries_key"], reg["leases_key"], reg["events_channel"]};
+    c.registrar.lease_ttl = std::chrono::milliseconds(reg["lease_ttl_ms"].get<int>());
+    c.registrar.refresh = std::chrono::milliseconds(reg["refresh_ms"].get<int>());
+    if (c.registrar.refresh >= c.registrar.lease_ttl || c.registrar.refresh.count() <= 0)
+        throw ConfigError("registry.refresh_ms must be positive and shorter than registry.lease_ttl_ms");
     c.drain = std::chrono::milliseconds(v["shutdown"]["drain_ms"].get<int>());
     return c;
 }

@@ -1,6 +1,7 @@
 #pragma once
 #include "common/config.h"
 #include "common/redis_connection.h"
+#include "fanout/query_registrar.h"
 #include "fanout/server.h"
 
 #include <chrono>
@@ -13,6 +14,7 @@ struct FanoutConfig {
     RedisEndpoint redis;
     std::string channel;
     ServerOptions server;
+    RegistrarOptions registrar;
     std::chrono::milliseconds drain{5000};
 };
 

@@ -1,9 +1,13 @@
 #pragma once
-// The set of connected recipients, and the one place a payload is turned into a
-// shared immutable frame: encoded once, referenced by every recipient's queue.
+// Who wants what. Recipients subscribe to query ids; each payload from Redis is
+// read once for its match ids, wrapped once in an immutable shared frame, and
+// handed to every recipient subscribed to any of them, once per recipient.
+// The hub reports when a query gains its first or loses its last local
+// subscriber, without knowing who listens (the registry lease holder).
 
 #include "common/metrics.h"
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -25,22 +29,48 @@ public:
 
 class Hub {
 public:
-    explicit Hub(MetricsRegistry& metrics);
+    using QueryAcquired = std::function<void(const std::string& qid, const std::string& canonical)>;
+    using QueryReleased = std::function<void(const std::string& qid)>;
+
+    Hub(MetricsRegistry& metrics, QueryAcquired on_acquired, QueryReleased on_released);
+    ~Hub();
 
     void join(const std::shared_ptr<Recipient>& recipient);
-    void leave(const Recipient* recipient);
+    void leave(const Recipient* recipient);  // also drops its subscriptions
 
-    // Shares one immutable copy of `payload` with every recipient.
-    void broadcast(std::string payload);
+    // False when the recipient already holds that subscription.
+    bool subscribe(const Recipient* recipient, const std::string& qid, const std::string& canonical);
+    // False when it did not hold it.
+    bool unsubscribe(const Recipient* recipient, const std::string& qid);
+    std::size_t subscriptions_of(const Recipient* recipient) const;
+
+    // A `matches` payload: delivered to the subscribers of its qids. Called from one thread.
+    void publish(std::string payload);
     void close_all(unsigned short code);
     std::size_t size() const;
 
 private:
-    std::vector<std::shared_ptr<Recipient>> snapshot() const;
+    struct Member {
+        std::weak_ptr<Recipient> recipient;
+        std::vector<std::string> qids;
+    };
+    std::vector<std::shared_ptr<Recipient>> all() const;
+    void drop_subscription(const Recipient* recipient, const std::string& qid, std::vector<std::string>& released);
 
+    QueryAcquired on_acquired_;
+    QueryReleased on_released_;
     mutable std::mutex mutex_;
-    std::unordered_map<const Recipient*, std::weak_ptr<Recipient>> recipients_;
-    Counter& broadcasts_;
+    std::unordered_map<const Recipient*, Member> members_;
+    std::unordered_map<std::string, std::vector<const Recipient*>> by_query_;
+
+    // Used by publish() only (one thread).
+    struct Reader;
+    std::unique_ptr<Reader> reader_;
+    std::vector<std::shared_ptr<Recipient>> targets_;
+
+    Counter& payloads_;
+    Counter& unreadable_;
+    Counter& unrouted_;
 };
 
 }  // namespace birdwatch

@@ -1,6 +1,8 @@
-// birdwatch-fanout: Redis subscription -> hub -> WebSocket sessions.
-// The hub exists first; the server starts before the subscription so /healthz
-// answers while Redis comes up; shutdown drains clients, then drops Redis.
+// birdwatch-fanout:
+//   Redis `matches` ──▶ subscriber ──▶ hub ──▶ sessions ──▶ WebSocket clients
+//   sessions' subscriptions ──▶ hub ──(first/last subscriber)──▶ registrar ──▶ Redis registry
+// The server starts before the subscription so /healthz answers while Redis comes
+// up; shutdown drains clients first, then lets go of Redis.
 
 #include "common/log.h"
 #include "common/metrics.h"
@@ -8,6 +10,7 @@
 #include "common/shutdown_signal.h"
 #include "fanout/fanout_config.h"
 #include "fanout/hub.h"
+#include "fanout/query_registrar.h"
 #include "fanout/server.h"
 
 #include <cstdlib>
@@ -30,9 +33,12 @@ int main(int argc, char** argv) {
     }
 
     MetricsRegistry metrics;
-    Hub hub(metrics);
-    RedisSubscriber subscriber(config.redis, config.channel, [&hub](std::string payload) { hub.broadcast(std::move(payload)); },
-                               metrics);
+    QueryRegistrar registrar(config.registrar, metrics);
+    Hub hub(
+        metrics, [&](const std::string& qid, const std::string& query) { registrar.acquire(qid, query); },
+        [&](const std::string& qid) { registrar.release(qid); });
+    RedisSubscriber subscriber(config.redis, config.channel,
+                               [&hub](std::string payload) { hub.publish(std::move(payload)); }, metrics);
     Server server(config.server, hub, metrics, [&subscriber] { return subscriber.subscribed(); });
     try {
         server.start();
@@ -41,6 +47,7 @@ int main(int argc, char** argv) {
                       config.server.port, e.what());
         return 1;
     }
+    registrar.start();
     subscriber.start();
 
     int signal = 0;
@@ -50,6 +57,7 @@ int main(int argc, char** argv) {
                  config.drain.count());
     server.drain_and_stop(config.drain);
     subscriber.stop();
+    registrar.stop();
     spdlog::info("msg=\"stopped\"");
     return 0;
 }

@@ -1,13 +1,19 @@
 #include "fanout/session.h"
 
+#include "common/json_text.h"
 #include "common/log.h"
+#include "common/query/query.h"
 
 #include <boost/asio/post.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/websocket.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include <deque>
+#include <optional>
 
 namespace birdwatch {
 
@@ -21,14 +27,35 @@ SessionMetrics::SessionMetrics(MetricsRegistry& m)
       frames_dropped(m.counter("birdwatch_fanout_frames_dropped_total",
                                "Frames dropped from a slow client's full send queue")),
       messages_received(m.counter("birdwatch_fanout_client_messages_total", "Messages received from clients")),
+      client_errors(m.counter("birdwatch_fanout_client_errors_total", "Error replies sent to clients")),
       queued_bytes(m.gauge("birdwatch_fanout_queued_bytes", "Bytes waiting in client send queues")) {}
 
 namespace {
 
-const Frame& unsupported_message_reply() {
-    static const Frame reply = std::make_shared<const std::string>(
-        R"({"v":1,"type":"error","code":"unsupported_message","message":"this server accepts no client messages in protocol v1"})");
-    return reply;
+Frame error_reply(std::string_view code, std::string_view message, std::optional<std::size_t> position = {}) {
+    std::string out = R"({"v":1,"type":"error","code":)";
+    json_text::append_string(out, code);
+    out += R"(,"message":)";
+    json_text::append_string(out, message);
+    if (position) {
+        out += R"(,"position":)";
+        json_text::append_int(out, static_cast<std::int64_t>(*position));
+    }
+    out += '}';
+    return std::make_shared<const std::string>(std::move(out));
+}
+
+Frame query_reply(std::string_view type, const std::string& qid, const std::string* canonical) {
+    std::string out = R"({"v":1,"type":)";
+    json_text::append_string(out, type);
+    out += R"(,"qid":)";
+    json_text::append_string(out, qid);
+    if (canonical) {
+        out += R"(,"query":)";
+        json_text::append_string(out, *canonical);
+    }
+    out += '}';
+    return std::make_shared<const std::string>(std::move(out));
 }
 
 // One class owns the socket and its write queue (as in Beast's examples). Every
@@ -79,9 +106,46 @@ private:
             return;
         }
         metrics_.messages_received.inc();
+        const std::string text = beast::buffers_to_string(buffer_.data());
         buffer_.consume(buffer_.size());
-        enqueue(unsupported_message_reply());
+        enqueue(answer(text));
         read();
+    }
+
+    // The client protocol (docs/protocol.md): every message gets exactly one reply.
+    Frame answer(const std::string& text) {
+        const auto message = nlohmann::json::parse(text, nullptr, false);
+        if (!message.is_object()) return error("bad_message", "a message must be a JSON object");
+        const auto type = message.find("type");
+        if (type == message.end() || !type->is_string())
+            return error("bad_message", "a message needs a \"type\" string");
+        if (*type == "subscribe") {
+            const auto query = message.find("query");
+            if (query == message.end() || !query->is_string())
+                return error("bad_message", "subscribe needs a \"query\" string");
+            const QueryParse parse = parse_query(query->get<std::string>());
+            if (!parse.query) return error("bad_query", parse.error.message, parse.error.position);
+            if (hub_.subscriptions_of(this) >= options_.max_subscriptions)
+                return error("too_many_subscriptions",
+                             "at most " + std::to_string(options_.max_subscriptions) + " subscriptions per connection");
+            hub_.subscribe(this, parse.query->id, parse.query->canonical);
+            return query_reply("subscribed", parse.query->id, &parse.query->canonical);
+        }
+        if (*type == "unsubscribe") {
+            const auto qid = message.find("qid");
+            if (qid == message.end() || !qid->is_string())
+                return error("bad_message", "unsubscribe needs a \"qid\" string");
+            if (!hub_.unsubscribe(this, qid->get<std::string>()))
+                return error("not_subscribed", "this connection holds no subscription " + qid->get<std::string>());
+            return query_reply("unsubscribed", qid->get<std::string>(), nullptr);
+        }
+        return error("unknown_type", "unknown message type \"" + type->get<std::string>() +
+                                         "\" (expected subscribe or unsubscribe)");
+    }
+
+    Frame error(std::string_view code, std::string_view message, std::optional<std::size_t> position = {}) {
+        metrics_.client_errors.inc();
+        return error_reply(code, message, position);
     }
 
     void enqueue(const Frame& frame) {

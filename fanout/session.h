@@ -17,6 +17,7 @@ namespace birdwatch {
 struct SessionOptions {
     std::size_t max_message_bytes = 16 * 1024;       // incoming
     std::size_t max_queue_bytes = 4 * 1024 * 1024;   // outgoing, per connection
+    std::size_t max_subscriptions = 16;              // per connection
 };
 
 struct SessionMetrics {
@@ -25,6 +26,7 @@ struct SessionMetrics {
     Counter& bytes_sent;
     Counter& frames_dropped;
     Counter& messages_received;
+    Counter& client_errors;
     Gauge& queued_bytes;
 };
 

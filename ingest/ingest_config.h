@@ -2,6 +2,7 @@
 #include "common/config.h"
 #include "ingest/pipeline.h"
 #include "ingest/publisher.h"
+#include "ingest/query_follower.h"
 #include "ingest/sources/replay_source.h"
 #include "ingest/sources/synthetic_source.h"
 
@@ -18,6 +19,8 @@ struct IngestConfig {
     std::size_t queue_capacity = 0;
     PipelineOptions pipeline;
     PublisherOptions publisher;
+    FollowerOptions follower;
+    std::chrono::milliseconds initial_query_load{5000};
 };
 
 ConfigSpec ingest_config_spec();

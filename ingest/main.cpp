@@ -1,4 +1,6 @@
-// birdwatch-ingest: source -> pipeline -> publisher, joined by bounded belts.
+// birdwatch-ingest:
+//   source ──lines──▶ pipeline (parse, percolate) ──publications──▶ publisher ──▶ Redis
+//   query follower (Redis registry) ──query updates──▶ pipeline
 // Started in dependency order (consumers first), stopped from the source down so
 // every belt drains before its consumer exits.
 
@@ -38,10 +40,12 @@ int main(int argc, char** argv) {
 
     MetricsRegistry metrics;
     BoundedChannel<StreamLine> lines(config.queue_capacity);
-    BoundedChannel<std::string> payloads(config.queue_capacity);
+    BoundedChannel<QueryUpdate> query_updates(config.queue_capacity);
+    BoundedChannel<Publication> publications(config.queue_capacity);
 
-    Publisher publisher(config.publisher, payloads, metrics);
-    Pipeline pipeline(config.pipeline, lines, payloads, metrics);
+    Publisher publisher(config.publisher, publications, metrics);
+    Pipeline pipeline(config.pipeline, lines, query_updates, publications, metrics);
+    QueryFollower follower(config.follower, query_updates, metrics);
     std::unique_ptr<Source> source;
     try {
         source = make_source(config, lines);
@@ -52,9 +56,13 @@ int main(int argc, char** argv) {
 
     publisher.start();
     pipeline.start();
+    follower.start();
+    if (!follower.wait_for_snapshot(config.initial_query_load))
+        spdlog::warn("msg=\"query registry not loaded yet, starting the source anyway\" waited_ms={}",
+                     config.initial_query_load.count());
     source->start();
     spdlog::info("msg=\"started\" source={} redis={}:{} channel={}", config.source_kind, config.publisher.redis.host,
-                 config.publisher.redis.port, config.publisher.channel);
+                 config.publisher.redis.port, config.pipeline.matches_channel);
 
     while (!source->finished()) {
         if (const int signal = shutdown.wait_for(200ms)) {
@@ -63,6 +71,7 @@ int main(int argc, char** argv) {
         }
     }
     source->stop();
+    follower.stop();
     pipeline.join();
     publisher.join();
     spdlog::info("msg=\"stopped\"");

@@ -25,6 +25,10 @@ public:
     // False when no query has that id.
     bool remove(const std::string& id);
     std::size_t size() const { return by_id_.size(); }
+    template <typename Visit>
+    void for_each_id(Visit&& visit) const {
+        for (const auto& [id, slot] : by_id_) visit(id);
+    }
 
     // Appends the ids of all matching queries, each once, in no particular order.
     void match(const TweetFeatures& tweet, std::vector<const std::string*>& out);

@@ -4,27 +4,35 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <unordered_set>
+
 namespace birdwatch {
 
-Pipeline::Pipeline(const PipelineOptions& options, BoundedChannel<StreamLine>& in, BoundedChannel<std::string>& out,
-                   MetricsRegistry& metrics)
+using namespace std::chrono_literals;
+
+Pipeline::Pipeline(const PipelineOptions& options, BoundedChannel<StreamLine>& lines,
+                   BoundedChannel<QueryUpdate>& queries, BoundedChannel<Publication>& out, MetricsRegistry& metrics)
     : options_(options),
-      in_(in),
+      lines_(lines),
+      queries_(queries),
       out_(out),
       metrics_(metrics),
       log_(make_logger("pipeline")),
-      lines_(metrics.counter("birdwatch_ingest_lines_total", "Stream lines received from the source")),
-      tweets_parsed_(metrics.counter("birdwatch_ingest_tweets_total", "Tweets parsed from the stream")),
+      lines_total_(metrics.counter("birdwatch_ingest_lines_total", "Stream lines received from the source")),
+      tweets_total_(metrics.counter("birdwatch_ingest_tweets_total", "Tweets parsed from the stream")),
+      matched_total_(metrics.counter("birdwatch_ingest_tweets_matched_total", "Tweets that matched at least one query")),
       keep_alives_(metrics.counter("birdwatch_ingest_keepalives_total", "Blank keep-alive lines")),
       oversized_(metrics.counter("birdwatch_ingest_skipped_lines_total", "Lines skipped as unusable",
-                                 R"(reason="oversized")")) {
+                                 R"(reason="oversized")")),
+      rejected_queries_(metrics.counter("birdwatch_ingest_queries_rejected_total",
+                                        "Registry queries that did not parse (registered by another version?)")),
+      live_queries_(metrics.gauge("birdwatch_ingest_live_queries", "Queries the percolator matches against")) {
     metrics.gauge_fn("birdwatch_ingest_queue_depth", "Lines waiting for the pipeline",
-                     [this] { return static_cast<double>(in_.size()); });
+                     [this] { return static_cast<double>(lines_.size()); });
 }
 
-Pipeline::~Pipeline() {
-    if (thread_.joinable()) thread_.join();
-}
+Pipeline::~Pipeline() { join(); }
 
 void Pipeline::start() { thread_ = std::thread([this] { run(); }); }
 
@@ -33,8 +41,50 @@ void Pipeline::join() {
 }
 
 void Pipeline::run() {
-    while (auto line = in_.pop()) handle(*line);
+    while (true) {
+        apply_query_updates();
+        auto line = lines_.pop_for(100ms);  // bounded wait, so query updates apply while the stream is quiet
+        if (line)
+            handle(*line);
+        else if (lines_.closed_and_drained())
+            break;
+    }
     out_.close();
+}
+
+void Pipeline::add_query(const std::string& qid, const std::string& text) {
+    QueryParse parse = parse_query(text);
+    if (!parse.query) {
+        rejected_queries_.inc();
+        if (first_.first("bad-query"))
+            log_->warn("msg=\"registry query does not parse, ignored (logged once)\" qid={} error=\"{}\"", qid,
+                       parse.error.message);
+        return;
+    }
+    parse.query->id = qid;  // the registry's id is the one clients hold
+    percolator_.add(*parse.query);
+}
+
+void Pipeline::apply_query_updates() {
+    while (auto update = queries_.pop_for(0ms)) {
+        switch (update->kind) {
+            case QueryUpdate::Kind::add: add_query(update->qid, update->text); break;
+            case QueryUpdate::Kind::remove: percolator_.remove(update->qid); break;
+            case QueryUpdate::Kind::snapshot: {
+                // The snapshot is the whole truth: drop what it lacks, add what is new.
+                std::unordered_set<std::string> live;
+                for (const auto& [qid, text] : update->live) live.insert(qid);
+                std::vector<std::string> stale;
+                percolator_.for_each_id([&](const std::string& qid) {
+                    if (!live.count(qid)) stale.push_back(qid);
+                });
+                for (const auto& qid : stale) percolator_.remove(qid);
+                for (const auto& [qid, text] : update->live) add_query(qid, text);
+                break;
+            }
+        }
+        live_queries_.set(static_cast<std::int64_t>(percolator_.size()));
+    }
 }
 
 Counter& Pipeline::labelled(std::unordered_map<const char*, Counter*>& cache, const char* name, const char* help,
@@ -46,7 +96,7 @@ Counter& Pipeline::labelled(std::unordered_map<const char*, Counter*>& cache, co
 }
 
 void Pipeline::handle(const StreamLine& line) {
-    lines_.inc();
+    lines_total_.inc();
     if (line.bytes.size() > options_.max_line_bytes) {
         oversized_.inc();
         if (first_.first("oversized"))
@@ -80,11 +130,21 @@ void Pipeline::handle(const StreamLine& line) {
             break;
     }
     for (const Tweet& tweet : tweets_) {
-        tweets_parsed_.inc();
+        tweets_total_.inc();
+        extract_features(tweet, features_);
+        matched_.clear();
+        percolator_.match(features_, matched_);
+        if (matched_.empty() && options_.firehose_channel.empty()) continue;
+        qids_.clear();
+        for (const std::string* qid : matched_) qids_.push_back(*qid);
+        std::sort(qids_.begin(), qids_.end());
         std::string payload;
         payload.reserve(line.bytes.size() / 4 + 256);
-        protocol::append_tweet_payload(payload, tweet, {}, line.received_ms);
-        if (!out_.push(std::move(payload))) return;
+        protocol::append_tweet_payload(payload, tweet, qids_, line.received_ms);
+        if (!options_.firehose_channel.empty() && !out_.push({options_.firehose_channel, payload})) return;
+        if (matched_.empty()) continue;
+        matched_total_.inc();
+        if (!out_.push({options_.matches_channel, std::move(payload)})) return;
     }
 }
 

@@ -1,11 +1,17 @@
 #pragma once
-// Stream lines in, `matches` payloads out: parse each line once, skip and count what
-// is not a tweet, serialise each tweet to the published JSON.
+// Stream lines in, publications out. Each line is parsed once; what is not a tweet
+// is skipped and counted; each tweet is percolated against the live queries and,
+// when it matches any, published on the matches channel with their ids (and on
+// the optional firehose channel in any case). Query additions and removals arrive
+// on their own belt and are applied between tweets, on this thread, lock-free.
 
 #include "common/channel.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/redis_connection.h"
 #include "common/tweet_parser.h"
+#include "ingest/percolator.h"
+#include "ingest/query_follower.h"
 #include "ingest/stream_line.h"
 
 #include <thread>
@@ -15,37 +21,49 @@ namespace birdwatch {
 
 struct PipelineOptions {
     std::size_t max_line_bytes = 1 << 20;
+    std::string matches_channel = "matches";
+    std::string firehose_channel;  // empty: no firehose
 };
 
 class Pipeline {
 public:
-    Pipeline(const PipelineOptions& options, BoundedChannel<StreamLine>& in, BoundedChannel<std::string>& out,
-             MetricsRegistry& metrics);
+    Pipeline(const PipelineOptions& options, BoundedChannel<StreamLine>& lines, BoundedChannel<QueryUpdate>& queries,
+             BoundedChannel<Publication>& out, MetricsRegistry& metrics);
     ~Pipeline();
 
     void start();
-    // Returns once the input belt is closed and drained; then closes the output belt.
+    // Returns once the line belt is closed and drained; then closes the output belt.
     void join();
 
 private:
     void run();
+    void apply_query_updates();
+    void add_query(const std::string& qid, const std::string& text);
     void handle(const StreamLine& line);
     Counter& labelled(std::unordered_map<const char*, Counter*>& cache, const char* name, const char* help,
                       const char* label, const char* value);
 
     const PipelineOptions options_;
-    BoundedChannel<StreamLine>& in_;
-    BoundedChannel<std::string>& out_;
+    BoundedChannel<StreamLine>& lines_;
+    BoundedChannel<QueryUpdate>& queries_;
+    BoundedChannel<Publication>& out_;
     MetricsRegistry& metrics_;
     std::shared_ptr<spdlog::logger> log_;
     FirstOccurrence first_;
     TweetParser parser_;
+    Percolator percolator_;
     std::vector<Tweet> tweets_;
+    TweetFeatures features_;
+    std::vector<const std::string*> matched_;
+    std::vector<std::string> qids_;
 
-    Counter& lines_;
-    Counter& tweets_parsed_;
+    Counter& lines_total_;
+    Counter& tweets_total_;
+    Counter& matched_total_;
     Counter& keep_alives_;
     Counter& oversized_;
+    Counter& rejected_queries_;
+    Gauge& live_queries_;
     std::unordered_map<const char*, Counter*> control_counters_;
     std::unordered_map<const char*, Counter*> skip_counters_;
     std::thread thread_;

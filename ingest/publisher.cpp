@@ -6,12 +6,12 @@ namespace birdwatch {
 
 using namespace std::chrono_literals;
 
-Publisher::Publisher(PublisherOptions options, BoundedChannel<std::string>& in, MetricsRegistry& metrics)
+Publisher::Publisher(PublisherOptions options, BoundedChannel<Publication>& in, MetricsRegistry& metrics)
     : options_(std::move(options)),
       in_(in),
       log_(make_logger("publisher")),
       backoff_(100ms, 5s, Backoff::Growth::exponential),
-      published_(metrics.counter("birdwatch_ingest_published_total", "Payloads published on the matches channel")),
+      published_(metrics.counter("birdwatch_ingest_published_total", "Payloads published to Redis")),
       dropped_(metrics.counter("birdwatch_ingest_dropped_total", "Payloads dropped before reaching Redis",
                                R"(reason="redis_unavailable")")),
       reconnects_(metrics.counter("birdwatch_redis_reconnects_total", "Redis connections re-established after a loss")) {
@@ -45,8 +45,7 @@ void Publisher::ensure_connected() {
         return;
     }
     if (ever_connected_) reconnects_.inc();
-    log_->info("msg=\"connected to redis\" host={} port={} channel={}", options_.redis.host, options_.redis.port,
-               options_.channel);
+    log_->info("msg=\"connected to redis\" host={} port={}", options_.redis.host, options_.redis.port);
     ever_connected_ = true;
     outage_logged_ = false;
     backoff_.reset();
@@ -54,7 +53,7 @@ void Publisher::ensure_connected() {
 }
 
 void Publisher::run() {
-    std::vector<std::string> batch;
+    std::vector<Publication> batch;
     batch.reserve(options_.batch_size);
     while (!in_.closed_and_drained()) {
         batch.clear();
@@ -65,7 +64,7 @@ void Publisher::run() {
             continue;
         }
         std::string error;
-        const std::size_t acknowledged = connection_.publish(options_.channel, batch, error);
+        const std::size_t acknowledged = connection_.publish(batch, error);
         published_.inc(acknowledged);
         if (acknowledged < batch.size()) {
             // Unacknowledged payloads may or may not have reached Redis; pub/sub is at-most-once.

@@ -1,5 +1,5 @@
 #pragma once
-// Takes `matches` payloads off its belt and PUBLISHes them to Redis, pipelined in
+// Takes publications off its belt and PUBLISHes them to Redis, pipelined in
 // batches. While Redis is unreachable it keeps draining its belt, counting what it
 // drops, so the source and pipeline never block on a dead Redis; it reconnects
 // with exponential backoff.
@@ -17,13 +17,12 @@ namespace birdwatch {
 
 struct PublisherOptions {
     RedisEndpoint redis;
-    std::string channel = "matches";
     std::size_t batch_size = 256;
 };
 
 class Publisher {
 public:
-    Publisher(PublisherOptions options, BoundedChannel<std::string>& in, MetricsRegistry& metrics);
+    Publisher(PublisherOptions options, BoundedChannel<Publication>& in, MetricsRegistry& metrics);
     ~Publisher();
 
     // Connects once synchronously (so a healthy start publishes from the first tweet), then runs.
@@ -36,7 +35,7 @@ private:
     void ensure_connected();
 
     const PublisherOptions options_;
-    BoundedChannel<std::string>& in_;
+    BoundedChannel<Publication>& in_;
     std::shared_ptr<spdlog::logger> log_;
     RedisConnection connection_;
     Backoff backoff_;

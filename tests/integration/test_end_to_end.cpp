@@ -1,14 +1,17 @@
-// The walking skeleton end to end, with real processes: redis-server, one ingest,
-// two fanouts, WebSocket clients on both.
+// The system end to end, with real processes: redis-server, one ingest, two
+// fanouts, WebSocket clients on both, live-search queries through the registry.
 
 #include "common/tweet_parser.h"
 #include "ingest/sources/synthetic_corpus.h"
 #include "tests/support/daemons.h"
+#include "tests/support/live_search.h"
 #include "tests/support/redis_server.h"
 #include "tests/support/ws_client.h"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
+
+#include <fstream>
 
 using namespace birdwatch;
 using namespace birdwatch::test;
@@ -18,19 +21,12 @@ namespace {
 
 constexpr std::int64_t start_ms = 1700000000000;
 
-// The tweet objects the ingest must publish for a seed, computed independently of it.
-std::vector<std::string> expected_tweet_objects(std::uint64_t seed, std::size_t count) {
+std::vector<Tweet> synthetic(std::uint64_t seed, std::size_t count) {
     SyntheticCorpus corpus(seed, start_ms, 1);
     TweetParser parser;
-    std::vector<std::string> out;
     std::vector<Tweet> tweets;
-    for (std::size_t i = 0; i < count; ++i) {
-        tweets.clear();
-        parser.parse(corpus.next(), tweets);
-        out.emplace_back();
-        append_tweet_json(out.back(), tweets.at(0));
-    }
-    return out;
+    while (tweets.size() < count) parser.parse(corpus.next(), tweets);
+    return tweets;
 }
 
 std::string tweet_object_of(const std::string& payload) {
@@ -38,33 +34,34 @@ std::string tweet_object_of(const std::string& payload) {
     return at == std::string::npos ? std::string() : payload.substr(at + 9, payload.size() - at - 10);
 }
 
-std::vector<std::string> ids_of(const std::vector<std::string>& payloads) {
-    std::vector<std::string> ids;
-    for (const auto& p : payloads) ids.push_back(nlohmann::json::parse(p)["tweet"]["id"]);
-    return ids;
+bool wait_for_tweets(const WsClient& client, std::size_t count, std::chrono::milliseconds timeout) {
+    return wait_until([&] { return tweet_payloads(client).size() >= count; }, timeout);
 }
 
 }  // namespace
 
-TEST_CASE("1,000 synthetic tweets reach 20 clients on two fanouts, intact and in publish order", "[fanout][e2e]") {
+TEST_CASE("1,000 tweets: 20 clients on two fanouts each receive exactly their matches, intact, once, in order",
+          "[fanout][e2e]") {
     TempDir dir;
     RedisServer redis(dir);
     const unsigned short ports[2] = {free_port(), free_port()};
     ChildProcess fanout_a = start_fanout(dir, "fanout-a", redis.port(), ports[0]);
     ChildProcess fanout_b = start_fanout(dir, "fanout-b", redis.port(), ports[1]);
 
+    const std::vector<std::string> queries = {"#music OR #news OR #love", "the", "(hoy OR amor) lang:es",
+                                              "is:retweet (love OR music OR vida)"};
     WsIo io;
     std::vector<WsClient> clients;
+    std::vector<std::vector<std::string>> client_queries;
     for (int i = 0; i < 20; ++i) {
         clients.emplace_back(io);
         INFO("client " << i << ": " << clients.back().error());
         REQUIRE(clients.back().connect(ports[i % 2]));
+        client_queries.push_back({queries[i % 4]});
+        if (i < 4) client_queries.back().push_back(queries[(i + 1) % 4]);  // overlapping queries: still once each
+        for (const auto& q : client_queries.back()) subscribe(clients.back(), q);
     }
-    // Both replicas must count their clients before the first tweet is published.
-    REQUIRE(wait_until([&] {
-        return http_get(ports[0], "/metrics").body.find("birdwatch_fanout_connections 10") != std::string::npos &&
-               http_get(ports[1], "/metrics").body.find("birdwatch_fanout_connections 10") != std::string::npos;
-    }, 5s));
+    REQUIRE(wait_until([&] { return redis.command({"HLEN", "birdwatch:queries"}) == "4"; }, 5s));
 
     ChildProcess ingest = start_ingest(dir, "ingest", redis.port(),
                                        {"--source.synthetic.count=1000", "--source.synthetic.rate=0",
@@ -73,26 +70,33 @@ TEST_CASE("1,000 synthetic tweets reach 20 clients on two fanouts, intact and in
     INFO(ingest.log_tail());
     REQUIRE(exit_code == 0);  // a finite source ends the daemon once every belt has drained
 
-    const std::vector<std::string> expected = expected_tweet_objects(42, 1000);
-    const std::vector<std::string> reference = clients[0].messages();
+    const std::vector<Tweet> tweets = synthetic(42, 1000);
     for (std::size_t c = 0; c < clients.size(); ++c) {
-        INFO("client " << c << " on fanout " << (c % 2 ? "b" : "a"));
-        REQUIRE(clients[c].wait_for_messages(1000, 20s));
-        const std::vector<std::string> got = clients[c].messages();
-        REQUIRE(got.size() == 1000);
-        for (std::size_t i = 0; i < got.size(); ++i) {
-            INFO("message " << i);
-            const auto payload = nlohmann::json::parse(got[i]);
-            REQUIRE(payload["v"] == 1);
-            REQUIRE(payload["type"] == "tweet");
-            REQUIRE(tweet_object_of(got[i]) == expected[i]);  // intact, and in the order published
+        INFO("client " << c << " on fanout " << (c % 2 ? "b" : "a") << ", queries " << client_queries[c][0]);
+        std::vector<std::string> expected;
+        for (const Tweet& t : tweets) {
+            bool wanted = false;
+            for (const auto& q : client_queries[c]) wanted |= query_matches(q, t);
+            if (wanted) {
+                expected.emplace_back();
+                append_tweet_json(expected.back(), t);
+            }
         }
-        REQUIRE(got == clients[0].messages());  // byte-identical payloads on every client, either replica
+        REQUIRE(expected.size() >= 20);  // every query matches enough for the check to mean something
+        REQUIRE(wait_for_tweets(clients[c], expected.size(), 20s));
+        std::this_thread::sleep_for(100ms);  // anything extra would have arrived by now
+        const std::vector<std::string> got = tweet_payloads(clients[c]);
+        REQUIRE(got.size() == expected.size());
+        for (std::size_t i = 0; i < got.size(); ++i) {
+            INFO("tweet " << i);
+            REQUIRE(tweet_object_of(got[i]) == expected[i]);  // intact, in publish order, no duplicates
+        }
         CHECK(clients[c].is_open());
     }
 }
 
-TEST_CASE("Redis killed and restarted mid-stream: ingest and fanouts reconnect, clients keep receiving", "[fanout][e2e]") {
+TEST_CASE("Redis killed and restarted mid-stream: ingest and fanouts reconnect, re-register, clients keep receiving",
+          "[fanout][e2e]") {
     TempDir dir;
     RedisServer redis(dir);
     const unsigned short ports[2] = {free_port(), free_port()};
@@ -103,9 +107,10 @@ TEST_CASE("Redis killed and restarted mid-stream: ingest and fanouts reconnect, 
     for (int i = 0; i < 4; ++i) {
         clients.emplace_back(io);
         REQUIRE(clients.back().connect(ports[i % 2]));
+        subscribe(clients.back(), "the OR hoy OR heute");
     }
-    ChildProcess ingest = start_ingest(dir, "ingest", redis.port(), {"--source.synthetic.rate=200"});
-    for (auto& c : clients) REQUIRE(c.wait_for_messages(50, 10s));
+    ChildProcess ingest = start_ingest(dir, "ingest", redis.port(), {"--source.synthetic.rate=300"});
+    for (auto& c : clients) REQUIRE(wait_for_tweets(c, 20, 10s));
 
     redis.kill();
     REQUIRE(wait_until([&] { return http_get(ports[0], "/readyz").status == 503; }, 5s));
@@ -113,40 +118,113 @@ TEST_CASE("Redis killed and restarted mid-stream: ingest and fanouts reconnect, 
     CHECK(http_get(ports[0], "/healthz").status == 200);  // alive, just not ready
     std::this_thread::sleep_for(500ms);
     std::vector<std::size_t> before;
-    for (auto& c : clients) before.push_back(c.message_count());
-    for (std::size_t i = 0; i < clients.size(); ++i) CHECK(clients[i].is_open());
+    for (auto& c : clients) before.push_back(tweet_payloads(c).size());
+    for (auto& c : clients) CHECK(c.is_open());
 
-    redis.start();  // same port, empty: no subscriptions until the fanouts come back
+    redis.start();  // same port, empty: no subscriptions, no registry, until the daemons rebuild them
     REQUIRE(wait_until([&] {
         return http_get(ports[0], "/readyz").status == 200 && http_get(ports[1], "/readyz").status == 200;
     }, 15s));
     for (std::size_t i = 0; i < clients.size(); ++i) {
         INFO("client " << i << ": " << clients[i].error() << "\ningest log:\n" << ingest.log_tail(1500));
-        REQUIRE(clients[i].wait_for_messages(before[i] + 100, 15s));
+        REQUIRE(wait_for_tweets(clients[i], before[i] + 50, 15s));
         CHECK(clients[i].is_open());
-        const auto ids = ids_of(clients[i].messages());
-        for (std::size_t k = 1; k < ids.size(); ++k) REQUIRE(std::stoull(ids[k]) > std::stoull(ids[k - 1]));
+        const auto payloads = tweet_payloads(clients[i]);
+        for (std::size_t k = 1; k < payloads.size(); ++k)
+            REQUIRE(std::stoull(tweet_from_payload(payloads[k]).id) > std::stoull(tweet_from_payload(payloads[k - 1]).id));
     }
-    const std::string metrics = http_get(ports[0], "/metrics").body;
-    CHECK(metrics.find("birdwatch_redis_reconnects_total 1") != std::string::npos);
+    CHECK(redis.command({"HLEN", "birdwatch:queries"}) == "1");  // re-registered by the fanouts
+    CHECK(http_get(ports[0], "/metrics").body.find("birdwatch_redis_reconnects_total 1") != std::string::npos);
     CHECK(ingest.running());
 }
 
-TEST_CASE("a client message gets an error reply, an oversized one closes only that socket with 1009", "[fanout]") {
+TEST_CASE("a query registered through one fanout reaches the ingest, its matches reach that client only, "
+          "and it expires from registry and ingest when that fanout dies",
+          "[fanout][percolation][registry]") {
+    TempDir dir;
+    RedisServer redis(dir);
+    const unsigned short ports[2] = {free_port(), free_port()};
+    ChildProcess fanout_a = start_fanout(dir, "fanout-a", redis.port(), ports[0]);
+    ChildProcess fanout_b = start_fanout(dir, "fanout-b", redis.port(), ports[1]);
+    ChildProcess watcher({find_program("redis-cli"), "-p", std::to_string(redis.port()), "subscribe", "matches"},
+                         dir.file("matches.log"));
+    ChildProcess ingest = start_ingest(dir, "ingest", redis.port(), {"--source.synthetic.rate=300"});
+
+    WsIo io;
+    WsClient a(io), b(io), idle(io);
+    REQUIRE(a.connect(ports[0]));
+    REQUIRE(b.connect(ports[1]));
+    REQUIRE(idle.connect(ports[1]));
+    const std::string qa = subscribe(a, "the");
+    const std::string qb = subscribe(b, "hoy OR heute");
+    REQUIRE(wait_for_tweets(a, 30, 10s));
+    REQUIRE(wait_for_tweets(b, 30, 10s));
+    for (const auto& p : tweet_payloads(a)) {
+        INFO(p);
+        REQUIRE(query_matches("the", tweet_from_payload(p)));
+        const auto qids = qids_of(p);
+        REQUIRE(std::find(qids.begin(), qids.end(), qa) != qids.end());
+    }
+    for (const auto& p : tweet_payloads(b)) {
+        INFO(p);
+        REQUIRE(query_matches("hoy OR heute", tweet_from_payload(p)));
+        REQUIRE(qids_of(p) == std::vector<std::string>{qb});  // "the" never co-occurs: not Spanish or German
+    }
+    CHECK(tweet_payloads(idle).empty());
+
+    fanout_a.kill();  // SIGKILL: no goodbye, its lease must lapse on its own
+    REQUIRE(wait_until([&] { return redis.command({"HEXISTS", "birdwatch:queries", qa}) == "0"; }, 10s));
+    CHECK(redis.command({"HEXISTS", "birdwatch:queries", qb}) == "1");  // the live replica keeps its own
+    // Give the removal a moment to reach the ingest, then nothing may carry qa any more.
+    std::this_thread::sleep_for(500ms);
+    const std::size_t mark = watcher.log_tail(1 << 30).size();
+    const std::size_t b_mark = tweet_payloads(b).size();
+    REQUIRE(wait_for_tweets(b, b_mark + 30, 10s));
+    const std::string after = watcher.log_tail(1 << 30).substr(mark);
+    CHECK(after.find(qb) != std::string::npos);
+    CHECK(after.find(qa) == std::string::npos);
+}
+
+TEST_CASE("client protocol: subscribe, unsubscribe, and an error reply (not a disconnect) for every bad message",
+          "[fanout]") {
     TempDir dir;
     RedisServer redis(dir);
     const unsigned short port = free_port();
-    ChildProcess fanout = start_fanout(dir, "fanout", redis.port(), port);
+    ChildProcess fanout = start_fanout(dir, "fanout", redis.port(), port, {"--websocket.max_subscriptions=2"});
     WsIo io;
     WsClient client(io);
     REQUIRE(client.connect(port));
-    client.send(R"({"type":"subscribe","query":"cats"})");
-    REQUIRE(client.wait_for_messages(1, 5s));
-    const auto reply = nlohmann::json::parse(client.messages()[0]);
-    CHECK(reply["type"] == "error");
-    CHECK(reply["code"] == "unsupported_message");
+    auto ask = [&](const std::string& text) {
+        const std::size_t before = client.message_count();
+        client.send(text);
+        REQUIRE(client.wait_for_messages(before + 1, 5s));
+        return nlohmann::json::parse(client.messages()[before]);
+    };
+    auto reply = ask(R"({"type":"subscribe","query":"Dogs  cats"})");
+    CHECK(reply["type"] == "subscribed");
+    CHECK(reply["query"] == "cats dogs");
+    CHECK(reply["qid"] == parse_query("cats dogs").query->id);
+    const std::string qid = reply["qid"];
+    CHECK(wait_until([&] { return redis.command({"HGET", "birdwatch:queries", qid}) == "cats dogs"; }, 5s));
+
+    reply = ask(R"({"type":"subscribe","query":"cats OR"})");
+    CHECK(reply == nlohmann::json{{"v", 1}, {"type", "error"}, {"code", "bad_query"},
+                                  {"message", "'OR' at position 5 has nothing on its right"}, {"position", 5}});
+    CHECK(ask("not json")["code"] == "bad_message");
+    CHECK(ask("[1,2]")["code"] == "bad_message");
+    CHECK(ask(R"({"query":"x"})")["code"] == "bad_message");
+    CHECK(ask(R"({"type":"subscribe"})")["code"] == "bad_message");
+    CHECK(ask(R"({"type":"subscribe","query":42})")["code"] == "bad_message");
+    CHECK(ask(R"({"type":"dance"})")["message"] == "unknown message type \"dance\" (expected subscribe or unsubscribe)");
+    CHECK(ask(R"({"type":"unsubscribe","qid":"qnope"})")["code"] == "not_subscribed");
+    CHECK(ask(R"({"type":"subscribe","query":"birds"})")["type"] == "subscribed");
+    CHECK(ask(R"({"type":"subscribe","query":"fish"})")["code"] == "too_many_subscriptions");
+    reply = ask(R"({"type":"unsubscribe","qid":")" + qid + R"("})");
+    CHECK(reply["type"] == "unsubscribed");
+    CHECK(reply["qid"] == qid);
+    CHECK(ask(R"({"type":"subscribe","query":"fish"})")["type"] == "subscribed");
     CHECK(client.is_open());
-    CHECK(http_get(port, "/nope").status == 404);
+    CHECK(http_get(port, "/metrics").body.find("birdwatch_fanout_client_errors_total 9") != std::string::npos);
 
     WsClient oversized(io);
     REQUIRE(oversized.connect(port));
@@ -154,6 +232,7 @@ TEST_CASE("a client message gets an error reply, an oversized one closes only th
     REQUIRE(wait_until([&] { return !oversized.is_open(); }, 5s));
     CHECK(oversized.close_code() == 1009);
     CHECK(client.is_open());  // the other client is unaffected
+    CHECK(http_get(port, "/nope").status == 404);
     CHECK(http_get(port, "/healthz").body == "ok\n");
 }
 

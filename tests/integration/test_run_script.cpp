@@ -2,6 +2,7 @@
 // test does not rebuild): it prints a URL, a WebSocket client there sees tweets,
 // and Ctrl-C (SIGINT) stops every process it started.
 
+#include "tests/support/live_search.h"
 #include "tests/support/process.h"
 #include "tests/support/ws_client.h"
 
@@ -12,6 +13,7 @@
 #include <regex>
 
 using namespace birdwatch::test;
+using birdwatch::parse_query;
 using namespace std::chrono_literals;
 
 TEST_CASE("scripts/run prints a WebSocket URL where tweets arrive, and Ctrl-C stops everything", "[deploy]") {
@@ -31,8 +33,9 @@ TEST_CASE("scripts/run prints a WebSocket URL where tweets arrive, and Ctrl-C st
     WsIo io;
     WsClient client(io);
     REQUIRE(client.connect(port));
-    REQUIRE(client.wait_for_messages(10, 10s));
-    const auto first = nlohmann::json::parse(client.messages()[0]);
+    subscribe(client, "the OR hoy OR heute");
+    REQUIRE(wait_until([&] { return tweet_payloads(client).size() >= 10; }, 10s));
+    const auto first = nlohmann::json::parse(tweet_payloads(client)[0]);
     CHECK(first["type"] == "tweet");
     CHECK_FALSE(first["tweet"]["text"].get<std::string>().empty());
 

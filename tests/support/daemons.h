@@ -15,8 +15,10 @@ namespace birdwatch::test {
 
 inline ChildProcess start_fanout(const TempDir& dir, const std::string& name, unsigned short redis_port,
                                  unsigned short http_port, const std::vector<std::string>& extra = {}) {
+    // Short leases so that expiry is observable within a test.
     std::vector<std::string> argv = {BIRDWATCH_FANOUT_BIN, "--redis.port", std::to_string(redis_port),
-                                     "--http.port", std::to_string(http_port), "--http.threads", "2"};
+                                     "--http.port", std::to_string(http_port), "--http.threads", "2",
+                                     "--registry.lease_ttl_ms=2000", "--registry.refresh_ms=500"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     ChildProcess fanout(argv, dir.file(name + ".log"));
     const bool ready = wait_until([&] { return http_get(http_port, "/readyz").status == 200; }, std::chrono::seconds(10));
@@ -26,7 +28,8 @@ inline ChildProcess start_fanout(const TempDir& dir, const std::string& name, un
 
 inline ChildProcess start_ingest(const TempDir& dir, const std::string& name, unsigned short redis_port,
                                  const std::vector<std::string>& extra) {
-    std::vector<std::string> argv = {BIRDWATCH_INGEST_BIN, "--redis.port", std::to_string(redis_port)};
+    std::vector<std::string> argv = {BIRDWATCH_INGEST_BIN, "--redis.port", std::to_string(redis_port),
+                                     "--registry.sweep_ms=200"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     return ChildProcess(argv, dir.file(name + ".log"));
 }

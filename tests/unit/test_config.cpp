@@ -64,7 +64,8 @@ TEST_CASE("the shipped config files are accepted by the daemons' specs", "[confi
     const std::string dir = BIRDWATCH_SOURCE_DIR "/config/";
     auto r = load_config(ingest_config_spec(), {"--config", dir + "ingest.json"}, env_of({}));
     const IngestConfig c = to_ingest_config(r.values);
-    CHECK(c.publisher.channel == "matches");
+    CHECK(c.pipeline.matches_channel == "matches");
+    CHECK(c.follower.keys.events == "birdwatch:query-events");
     CHECK_THROWS_WITH(to_ingest_config(load_config(ingest_config_spec(), {"--source.kind=twitter"}, env_of({})).values),
                       "source.kind must be \"synthetic\" or \"replay\", got \"twitter\"");
     r = load_config(fanout_config_spec(), {"--config", dir + "fanout.json"}, env_of({}));

@@ -1,0 +1,104 @@
+#include "fanout/query_registrar.h"
+
+#include <vector>
+
+namespace birdwatch {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+QueryRegistrar::QueryRegistrar(RegistrarOptions options, MetricsRegistry& metrics)
+    : options_(std::move(options)),
+      changes_(100000),
+      log_(make_logger("query-registrar")),
+      backoff_(100ms, 5s, Backoff::Growth::exponential),
+      leases_(metrics.counter("birdwatch_fanout_query_leases_total", "Query leases taken or refreshed in Redis")),
+      announced_(metrics.counter("birdwatch_fanout_queries_announced_total",
+                                 "Queries this replica (re)registered because they were not live")),
+      overflow_(metrics.counter("birdwatch_fanout_registry_changes_dropped_total",
+                                "Subscription changes dropped because the registrar fell behind")) {}
+
+QueryRegistrar::~QueryRegistrar() { stop(); }
+
+void QueryRegistrar::acquire(const std::string& qid, const std::string& canonical) {
+    if (!changes_.try_push({true, qid, canonical})) overflow_.inc();
+}
+
+void QueryRegistrar::release(const std::string& qid) {
+    if (!changes_.try_push({false, qid, {}})) overflow_.inc();
+}
+
+void QueryRegistrar::start() { thread_ = std::thread([this] { run(); }); }
+
+void QueryRegistrar::stop() {
+    changes_.close();
+    if (thread_.joinable()) thread_.join();
+}
+
+bool QueryRegistrar::lease(const std::vector<const std::pair<const std::string, std::string>*>& queries) {
+    if (queries.empty()) return true;
+    if (!connection_.connected()) {
+        const std::string error = connection_.connect(options_.redis, true);
+        if (!error.empty()) {
+            if (!outage_logged_)
+                log_->warn("msg=\"redis unavailable, leases will be renewed when it returns\" error=\"{}\"", error);
+            outage_logged_ = true;
+            return false;
+        }
+        outage_logged_ = false;
+    }
+    const std::string ttl = std::to_string(options_.lease_ttl.count());
+    for (const auto* q : queries) {
+        redisAppendCommand(connection_.context(), "EVAL %s 3 %b %b %b %b %b %b", registry::lease_script,
+                           options_.keys.leases.data(), options_.keys.leases.size(), options_.keys.queries.data(),
+                           options_.keys.queries.size(), options_.keys.events.data(), options_.keys.events.size(),
+                           q->first.data(), q->first.size(), q->second.data(), q->second.size(), ttl.data(), ttl.size());
+    }
+    for (std::size_t i = 0; i < queries.size(); ++i) {
+        void* raw = nullptr;
+        if (redisGetReply(connection_.context(), &raw) != REDIS_OK) {
+            log_->warn("msg=\"lost redis while renewing leases\" error=\"{}\"", connection_.context()->errstr);
+            connection_.disconnect();
+            outage_logged_ = true;
+            return false;
+        }
+        auto* reply = static_cast<redisReply*>(raw);
+        if (reply->type == REDIS_REPLY_INTEGER) {
+            leases_.inc();
+            announced_.inc(static_cast<std::uint64_t>(reply->integer));
+        } else if (reply->type == REDIS_REPLY_ERROR && !outage_logged_) {
+            log_->warn("msg=\"lease script failed\" error=\"{}\"", reply->str);
+            outage_logged_ = true;
+        }
+        freeReplyObject(reply);
+    }
+    return true;
+}
+
+void QueryRegistrar::run() {
+    auto next_refresh = Clock::now() + options_.refresh;
+    while (true) {
+        const auto wait = std::max(0ms, std::chrono::duration_cast<std::chrono::milliseconds>(next_refresh - Clock::now()));
+        std::vector<const std::pair<const std::string, std::string>*> fresh;
+        while (auto change = changes_.pop_for(fresh.empty() ? wait : 0ms)) {
+            if (change->acquire) {
+                auto [it, inserted] = held_.insert_or_assign(change->qid, change->canonical);
+                fresh.push_back(&*it);
+            } else {
+                held_.erase(change->qid);
+                std::erase_if(fresh, [&](const auto* q) { return q->first == change->qid; });
+            }
+        }
+        if (changes_.closed_and_drained()) return;
+        if (!lease(fresh)) next_refresh = Clock::now();  // retry everything once Redis is back
+        if (Clock::now() >= next_refresh) {
+            std::vector<const std::pair<const std::string, std::string>*> all;
+            for (const auto& q : held_) all.push_back(&q);
+            const bool ok = lease(all);
+            if (ok) backoff_.reset();
+            next_refresh = Clock::now() + (ok ? options_.refresh : backoff_.next());
+        }
+    }
+}
+
+}  // namespace birdwatch

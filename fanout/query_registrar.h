@@ -1,0 +1,62 @@
+#pragma once
+// Holds this replica's leases in the query registry (docs/protocol.md): registers
+// a query when its first local client subscribes, refreshes the leases of every
+// query in local use, and simply stops refreshing when the last client leaves, so
+// the lease lapses (another replica may still hold one). Runs on its own thread
+// with its own Redis connection; re-registers everything after a Redis loss.
+
+#include "common/backoff.h"
+#include "common/channel.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/query_registry.h"
+#include "common/redis_connection.h"
+
+#include <chrono>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+namespace birdwatch {
+
+struct RegistrarOptions {
+    RedisEndpoint redis;
+    registry::Keys keys;
+    std::chrono::milliseconds lease_ttl{30000};
+    std::chrono::milliseconds refresh{10000};
+};
+
+class QueryRegistrar {
+public:
+    QueryRegistrar(RegistrarOptions options, MetricsRegistry& metrics);
+    ~QueryRegistrar();
+
+    // From any thread; never blocks.
+    void acquire(const std::string& qid, const std::string& canonical);
+    void release(const std::string& qid);
+
+    void start();
+    void stop();
+
+private:
+    struct Change {
+        bool acquire = true;
+        std::string qid, canonical;
+    };
+    void run();
+    bool lease(const std::vector<const std::pair<const std::string, std::string>*>& queries);
+
+    const RegistrarOptions options_;
+    BoundedChannel<Change> changes_;
+    std::shared_ptr<spdlog::logger> log_;
+    RedisConnection connection_;
+    Backoff backoff_;
+    bool outage_logged_ = false;
+    std::unordered_map<std::string, std::string> held_;  // qid -> canonical text, on the registrar's thread only
+    Counter& leases_;
+    Counter& announced_;
+    Counter& overflow_;
+    std::thread thread_;
+};
+
+}  // namespace birdwatch

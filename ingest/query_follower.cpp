@@ -1,0 +1,170 @@
+#include "ingest/query_follower.h"
+
+#include "common/backoff.h"
+
+#include <nlohmann/json.hpp>
+
+#include <unordered_map>
+
+namespace birdwatch {
+
+using namespace std::chrono_literals;
+
+namespace {
+
+struct FreeReply {
+    void operator()(redisReply* r) const { freeReplyObject(r); }
+};
+using Reply = std::unique_ptr<redisReply, FreeReply>;
+
+Reply command(RedisConnection& c, const std::vector<std::string>& args) {
+    std::vector<const char*> argv;
+    std::vector<size_t> lens;
+    for (const auto& a : args) {
+        argv.push_back(a.data());
+        lens.push_back(a.size());
+    }
+    return Reply(static_cast<redisReply*>(
+        redisCommandArgv(c.context(), static_cast<int>(argv.size()), argv.data(), lens.data())));
+}
+
+// Runs a cursor scan (HSCAN/ZSCAN) to the end, calling on_pair for each field/value.
+template <typename OnPair>
+bool scan_all(RedisConnection& c, const char* verb, const std::string& key, OnPair&& on_pair) {
+    std::string cursor = "0";
+    do {
+        Reply reply = command(c, {verb, key, cursor, "COUNT", "1000"});
+        if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) return false;
+        cursor.assign(reply->element[0]->str, reply->element[0]->len);
+        const redisReply* items = reply->element[1];
+        for (std::size_t i = 0; i + 1 < items->elements; i += 2)
+            on_pair(std::string(items->element[i]->str, items->element[i]->len),
+                    std::string(items->element[i + 1]->str, items->element[i + 1]->len));
+    } while (cursor != "0");
+    return true;
+}
+
+}  // namespace
+
+QueryFollower::QueryFollower(FollowerOptions options, BoundedChannel<QueryUpdate>& out, MetricsRegistry& metrics)
+    : options_(std::move(options)),
+      out_(out),
+      log_(make_logger("query-follower")),
+      events_(metrics.counter("birdwatch_ingest_query_events_total", "Query registry announcements received")),
+      bad_events_(metrics.counter("birdwatch_ingest_query_events_rejected_total",
+                                  "Query registry announcements that could not be read")),
+      expired_(metrics.counter("birdwatch_ingest_queries_expired_total", "Queries removed because their leases lapsed")),
+      subscriber_(options_.redis, options_.keys.events, [this](std::string p) { on_event(p); }, metrics,
+                  [this] { load_snapshot(); }, "birdwatch_registry_redis") {}
+
+QueryFollower::~QueryFollower() { stop(); }
+
+void QueryFollower::start() {
+    subscriber_.start();
+    sweeper_ = std::thread([this] { sweep_loop(); });
+}
+
+void QueryFollower::stop() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    wake_.notify_all();
+    subscriber_.stop();
+    if (sweeper_.joinable()) sweeper_.join();
+}
+
+void QueryFollower::on_event(const std::string& payload) {
+    events_.inc();
+    const auto event = nlohmann::json::parse(payload, nullptr, false);
+    QueryUpdate update;
+    const bool readable = event.is_object() && event.value("v", 0) == 1 && event.contains("qid") &&
+                          event["qid"].is_string() && event.contains("op");
+    if (readable && event["op"] == "add" && event.contains("query") && event["query"].is_string()) {
+        update.kind = QueryUpdate::Kind::add;
+        update.qid = event["qid"];
+        update.text = event["query"];
+    } else if (readable && event["op"] == "remove") {
+        update.kind = QueryUpdate::Kind::remove;
+        update.qid = event["qid"];
+    } else {
+        bad_events_.inc();
+        if (first_.first("bad-event"))
+            log_->warn("msg=\"unreadable query registry event (logged once)\" payload=\"{}\"", payload.substr(0, 200));
+        return;
+    }
+    out_.push(std::move(update));
+}
+
+void QueryFollower::load_snapshot() {
+    RedisConnection connection;
+    const std::string error = connection.connect(options_.redis, true);
+    std::unordered_map<std::string, std::string> texts;
+    std::vector<std::pair<std::string, std::string>> leases;
+    Reply time = error.empty() ? command(connection, {"TIME"}) : nullptr;
+    const bool ok = time && time->type == REDIS_REPLY_ARRAY && time->elements == 2 &&
+                    scan_all(connection, "HSCAN", options_.keys.queries,
+                             [&](std::string qid, std::string text) { texts.emplace(std::move(qid), std::move(text)); }) &&
+                    scan_all(connection, "ZSCAN", options_.keys.leases,
+                             [&](std::string qid, std::string score) { leases.emplace_back(std::move(qid), std::move(score)); });
+    if (!ok) {
+        // The subscription will drop too and trigger another snapshot on reconnect.
+        log_->warn("msg=\"could not load the query registry snapshot\" error=\"{}\"",
+                   error.empty() ? std::string(connection.context() ? connection.context()->errstr : "") : error);
+        return;
+    }
+    const double now_ms = std::stod(time->element[0]->str) * 1000 + std::stod(time->element[1]->str) / 1000;
+    QueryUpdate snapshot;
+    snapshot.kind = QueryUpdate::Kind::snapshot;
+    for (auto& [qid, expiry] : leases) {
+        const auto text = texts.find(qid);
+        if (std::stod(expiry) > now_ms && text != texts.end()) snapshot.live.emplace_back(qid, std::move(text->second));
+    }
+    log_->info("msg=\"loaded query registry snapshot\" live_queries={}", snapshot.live.size());
+    out_.push(std::move(snapshot));
+    {
+        std::lock_guard lock(mutex_);
+        snapshot_loaded_ = true;
+    }
+    wake_.notify_all();
+}
+
+bool QueryFollower::wait_for_snapshot(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    return wake_.wait_for(lock, timeout, [this] { return snapshot_loaded_ || stopping_; }) && snapshot_loaded_;
+}
+
+void QueryFollower::sweep_loop() {
+    RedisConnection connection;
+    Backoff backoff(100ms, 5s, Backoff::Growth::exponential);
+    std::chrono::milliseconds wait = options_.sweep_interval;
+    while (true) {
+        {
+            std::unique_lock lock(mutex_);
+            if (wake_.wait_for(lock, wait, [this] { return stopping_; })) return;
+        }
+        if (!connection.connected() && !connection.connect(options_.redis, true).empty()) {
+            wait = backoff.next();
+            continue;
+        }
+        backoff.reset();
+        wait = options_.sweep_interval;
+        long long removed = 0;
+        do {
+            Reply reply(static_cast<redisReply*>(redisCommand(
+                connection.context(), "EVAL %s 3 %s %s %s", registry::sweep_script, options_.keys.leases.c_str(),
+                options_.keys.queries.c_str(), options_.keys.events.c_str())));
+            if (!reply || reply->type != REDIS_REPLY_INTEGER) {
+                if (first_.first("sweep-failed"))
+                    log_->warn("msg=\"lease sweep failed (logged once)\" error=\"{}\"",
+                               reply && reply->type == REDIS_REPLY_ERROR ? reply->str : connection.context()->errstr);
+                if (!reply) connection.disconnect();
+                break;
+            }
+            removed = reply->integer;
+            expired_.inc(static_cast<std::uint64_t>(removed));
+        } while (removed == 1000);
+    }
+}
+
+}  // namespace birdwatch
