@@ -4,8 +4,10 @@
 #include "common/tweet_parser.h"
 #include "ingest/sources/synthetic_corpus.h"
 
+#include <algorithm>
 #include <fstream>
 #include <set>
+#include <unordered_map>
 
 namespace birdwatch::workload {
 
@@ -57,7 +59,22 @@ QueryGenerator::QueryGenerator(const std::vector<Tweet>& tweets, std::uint64_t s
         if (username(t.in_reply_to_user)) replies.insert(t.in_reply_to_user);
         if (t.lang.size() == 2) langs.insert(t.lang);
     }
-    distinct_words_.assign(words.begin(), words.end());
+    // Saved searches are about topics: keywords are content words, not the most
+    // frequent tokens (the, rt, https, co, ...) nor fragments under three characters.
+    std::unordered_map<std::string, std::size_t> frequency;
+    for (const auto& w : word_occurrences_) ++frequency[w];
+    std::vector<std::pair<std::size_t, std::string>> by_frequency;
+    for (const auto& [w, n] : frequency) by_frequency.emplace_back(n, w);
+    std::sort(by_frequency.rbegin(), by_frequency.rend());
+    std::set<std::string> stop;
+    for (std::size_t i = 0; i < std::min<std::size_t>(100, by_frequency.size()); ++i) stop.insert(by_frequency[i].second);
+    for (const auto& w : words)
+        if (!stop.count(w) && w.size() >= 3) distinct_words_.push_back(w);
+    std::erase_if(word_occurrences_, [&](const std::string& w) { return stop.count(w) || w.size() < 3; });
+    std::erase_if(phrases, [&](const std::string& p) {
+        const auto space = p.find(' ');
+        return stop.count(p.substr(0, space)) && stop.count(p.substr(space + 1));
+    });
     hashtags_.assign(tags.begin(), tags.end());
     mentions_.assign(mentions.begin(), mentions.end());
     authors_.assign(authors.begin(), authors.end());
@@ -79,7 +96,7 @@ std::uint64_t QueryGenerator::random() {
 
 const std::string& QueryGenerator::pick(const std::vector<std::string>& from) { return from[random() % from.size()]; }
 
-// Mostly distinct vocabulary (rare words, as most saved searches are), sometimes by frequency.
+// Mostly by vocabulary (rare words, as most saved searches are), sometimes by frequency.
 std::string QueryGenerator::word() { return random() % 10 < 7 ? pick(distinct_words_) : pick(word_occurrences_); }
 
 std::string QueryGenerator::next() {

@@ -19,7 +19,8 @@ class QueryGenerator {
 public:
     QueryGenerator(const std::vector<Tweet>& tweets, std::uint64_t seed);
     // A valid query in X rule syntax; a mix of keywords, phrases, hashtags, mentions,
-    // from:/to:, lang:/is:/has: filters, negations, OR and groups.
+    // from:/to:, lang:/is:/has: filters, negations, OR and groups. Keywords are content
+    // words: never the 100 most frequent tokens of the tweets, nor tokens under 3 characters.
     std::string next();
 
 private:

@@ -82,16 +82,23 @@ bool Percolator::add(const ParsedQuery& query) {
         slot = free_slots_.back();
         free_slots_.pop_back();
     } else {
+        if (slots_.size() >= exact_bit) return false;  // 2^31 queries: beyond any machine's memory anyway
         slot = static_cast<std::uint32_t>(slots_.size());
         slots_.emplace_back();
-        seen_.push_back(0);
     }
-    Slot& s = slots_[slot];
-    s.id = query.id;
-    s.root = query.root;
-    s.keys = presearch_keys(query.root);
-    s.live = true;
-    for (std::uint64_t k : s.keys) postings_[k].push_back(slot);
+    Entry& e = slots_[slot];
+    e.id = query.id;
+    e.keys = presearch_keys(query.root);
+    const Kind kind = query.root.kind;
+    e.exact = kind == Kind::word || kind == Kind::hashtag || kind == Kind::mention || kind == Kind::from ||
+              kind == Kind::to;
+    const std::vector<Instruction> program = compile(query.root);
+    if (arena_.size() + program.size() + 1 >= exact_bit) compact();
+    e.code = static_cast<std::uint32_t>(arena_.size());
+    arena_.push_back({Instruction::Op::header, static_cast<std::uint32_t>(program.size() + 1),
+                      static_cast<std::uint64_t>(slot) << 32});
+    arena_.insert(arena_.end(), program.begin(), program.end());
+    for (std::uint64_t k : e.keys) postings_[k].push_back(e.exact ? slot | exact_bit : e.code);
     by_id_.emplace(query.id, slot);
     return true;
 }
@@ -100,24 +107,47 @@ bool Percolator::remove(const std::string& id) {
     const auto it = by_id_.find(id);
     if (it == by_id_.end()) return false;
     const std::uint32_t slot = it->second;
-    Slot& s = slots_[slot];
-    for (std::uint64_t k : s.keys) {
+    Entry& e = slots_[slot];
+    const std::uint32_t entry = e.exact ? slot | exact_bit : e.code;
+    for (std::uint64_t k : e.keys) {
         auto posting = postings_.find(k);
         auto& list = posting->second;
-        const auto at = std::find(list.begin(), list.end(), slot);
-        *at = list.back();
+        *std::find(list.begin(), list.end(), entry) = list.back();
         list.pop_back();
         if (list.empty()) postings_.erase(posting);
     }
-    s = Slot{};
+    dead_cells_ += arena_[e.code].size;
+    e = Entry{};
     free_slots_.push_back(slot);
     by_id_.erase(it);
+    if (dead_cells_ > 1024 && dead_cells_ > arena_.size() / 2) compact();
     return true;
+}
+
+// Rewrites the arena without the programs of removed queries, and the postings to match.
+void Percolator::compact() {
+    std::vector<Instruction> fresh;
+    fresh.reserve(arena_.size() - dead_cells_);
+    std::unordered_map<std::uint32_t, std::uint32_t> moved;
+    for (Entry& e : slots_) {
+        if (e.id.empty()) continue;
+        const std::uint32_t old = e.code;
+        const std::uint32_t size = arena_[old].size;
+        e.code = static_cast<std::uint32_t>(fresh.size());
+        moved.emplace(old, e.code);
+        fresh.insert(fresh.end(), arena_.begin() + old, arena_.begin() + old + size);
+    }
+    for (auto& [key, list] : postings_)
+        for (std::uint32_t& entry : list)
+            if (!(entry & exact_bit)) entry = moved.at(entry);
+    arena_ = std::move(fresh);
+    dead_cells_ = 0;
+    ++compactions_;
 }
 
 void Percolator::match(const TweetFeatures& tweet, std::vector<const std::string*>& out) {
     if (++round_ == 0) {  // wrapped: forget every stamp once every 4 billion tweets
-        std::fill(seen_.begin(), seen_.end(), 0);
+        for (std::size_t i = 0; i < arena_.size(); i += arena_[i].size) arena_[i].term &= ~0xFFFFFFFFULL;
         round_ = 1;
     }
     tweet_keys_.clear();
@@ -126,21 +156,33 @@ void Percolator::match(const TweetFeatures& tweet, std::vector<const std::string
     for (TermHash h : tweet.mentions) tweet_keys_.push_back(key('m', h));
     tweet_keys_.push_back(key('f', tweet.from));
     if (tweet.to) tweet_keys_.push_back(key('t', tweet.to));
+    constexpr std::size_t prefetch_distance = 8;
+    Instruction* arena = arena_.data();
     for (std::uint64_t k : tweet_keys_) {
         const auto posting = postings_.find(k);
         if (posting == postings_.end()) continue;
-        for (std::uint32_t slot : posting->second) {
-            if (seen_[slot] == round_) continue;
-            seen_[slot] = round_;
-            ++candidates_evaluated_;
-            if (matches(slots_[slot].root, tweet)) out.push_back(&slots_[slot].id);
+        const std::vector<std::uint32_t>& list = posting->second;
+        const std::size_t n = list.size();
+        candidates_evaluated_ += n;
+        for (std::size_t i = 0; i < n; ++i) {
+            if (i + prefetch_distance < n && !(list[i + prefetch_distance] & exact_bit))
+                __builtin_prefetch(arena + list[i + prefetch_distance]);
+            const std::uint32_t entry = list[i];
+            if (entry & exact_bit) {
+                out.push_back(&slots_[entry & ~exact_bit].id);
+                continue;
+            }
+            Instruction& header = arena[entry];
+            if (static_cast<std::uint32_t>(header.term) == round_) continue;
+            header.term = (header.term & ~0xFFFFFFFFULL) | round_;
+            if (run(&header + 1, tweet)) out.push_back(&slots_[header.term >> 32].id);
         }
     }
 }
 
 void Percolator::match_brute_force(const TweetFeatures& tweet, std::vector<const std::string*>& out) const {
-    for (const Slot& s : slots_)
-        if (s.live && matches(s.root, tweet)) out.push_back(&s.id);
+    for (const Entry& e : slots_)
+        if (!e.id.empty() && run(&arena_[e.code] + 1, tweet)) out.push_back(&e.id);
 }
 
 }  // namespace birdwatch

@@ -9,7 +9,7 @@
 // Single-threaded by design: it lives on the pipeline thread, and query additions
 // and removals reach it through that thread's input, between tweets.
 
-#include "common/query/matcher.h"
+#include "common/query/program.h"
 
 #include <cstdint>
 #include <string>
@@ -31,28 +31,42 @@ public:
     }
 
     // Appends the ids of all matching queries, each once, in no particular order.
+    // The pointers stay valid until the next add() or remove().
     void match(const TweetFeatures& tweet, std::vector<const std::string*>& out);
-    // The same result by evaluating every registered query: the reference for tests and benchmarks.
+    // The same result by running every registered query: the baseline for tests and benchmarks.
     void match_brute_force(const TweetFeatures& tweet, std::vector<const std::string*>& out) const;
 
     std::uint64_t candidates_evaluated() const { return candidates_evaluated_; }
+    std::uint64_t compactions() const { return compactions_; }
 
 private:
-    struct Slot {
-        std::string id;
-        QueryNode root;
-        std::vector<std::uint64_t> keys;
-        bool live = false;
-    };
+    // All programs live in one arena, each behind a header cell whose term holds
+    // (slot << 32 | last round evaluated). A posting entry is either the arena offset
+    // of a query's header, or, with the top bit set, the slot of a query that is a
+    // single indexed term: such a query is hit at most once per tweet (a tweet's keys
+    // are distinct) and hitting it is a match, so it needs no de-duplication, no
+    // evaluation and no memory access. One cache miss per evaluated candidate, and
+    // the posting list tells where the next ones are, so they are prefetched.
+    static constexpr std::uint32_t exact_bit = 0x80000000u;
 
-    std::vector<Slot> slots_;
-    std::vector<std::uint32_t> seen_;  // per slot: the last match() round that evaluated it
+    struct Entry {
+        std::string id;
+        std::vector<std::uint64_t> keys;
+        std::uint32_t code = 0;  // arena offset of the header (exact queries have one too, for brute force)
+        bool exact = false;
+    };
+    void compact();
+
+    std::vector<Entry> slots_;
+    std::vector<Instruction> arena_;
+    std::size_t dead_cells_ = 0;
     std::vector<std::uint32_t> free_slots_;
     std::unordered_map<std::string, std::uint32_t> by_id_;
     std::unordered_map<std::uint64_t, std::vector<std::uint32_t>> postings_;
     std::vector<std::uint64_t> tweet_keys_;
     std::uint32_t round_ = 0;
     std::uint64_t candidates_evaluated_ = 0;
+    std::uint64_t compactions_ = 0;
 };
 
 // The presearch keys of an anchored query (empty for an unanchored one).

@@ -35,6 +35,7 @@ void extract_features(const Tweet& tweet, TweetFeatures& f) {
     f.from = hash_term(fold_case(tweet.user.screen_name));
     f.to = tweet.in_reply_to_user.empty() ? 0 : hash_term(fold_case(tweet.in_reply_to_user));
     f.lang = fold_case(tweet.lang);
+    f.lang_hash = hash_term(f.lang);
     f.is_retweet = !tweet.retweet_of.empty();
     f.is_reply = !tweet.in_reply_to.empty();
     f.has_links = !tweet.urls.empty();

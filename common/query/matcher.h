@@ -19,6 +19,7 @@ struct TweetFeatures {
     TermHash from = 0;
     TermHash to = 0;                  // 0 when not a reply to a known user
     std::string lang;                 // case-folded
+    TermHash lang_hash = 0;           // hash_term(lang)
     bool is_retweet = false, is_reply = false, has_links = false, has_media = false;
 };
 
