@@ -135,8 +135,13 @@ ConfigResult load_config(const ConfigSpec& spec, const std::vector<std::string>&
         } else {
             throw ConfigError("flag --" + name + " needs a value");
         }
+        const bool secret =
+            std::find(spec.secret_keys.begin(), spec.secret_keys.end(), name) != spec.secret_keys.end();
         if (name == "config")
             config_path = value;
+        else if (secret)
+            throw ConfigError(name + " is a secret: set it in the environment (" + env_name(spec, name) +
+                              ") or the config file, never on the command line");
         else if (is_key(name))
             flags.emplace_back(name, value);
         else
@@ -164,7 +169,12 @@ ConfigResult load_config(const ConfigSpec& spec, const std::vector<std::string>&
     for (const auto& [key, text] : flags)
         result.values[pointer_for(key)] = convert(key, text, spec.defaults.at(pointer_for(key)), "flag --" + key);
     if (print) {
-        std::cout << result.values.dump(2) << "\n";
+        nlohmann::json shown = result.values;
+        for (const std::string& key : spec.secret_keys) {
+            auto& value = shown[pointer_for(key)];
+            if (value.is_string() && !value.get<std::string>().empty()) value = "(set, not shown)";
+        }
+        std::cout << shown.dump(2) << "\n";
         result.exit_now = true;
     }
     return result;

@@ -25,6 +25,9 @@ struct ConfigSpec {
     std::string summary;      // one line for --help
     std::string env_prefix;   // "BIRDWATCH_INGEST_"
     nlohmann::json defaults;  // every accepted key, with its default value
+    // Keys holding credentials: refused as flags (command lines are visible to every
+    // user of the host), masked by --print-config and --help.
+    std::vector<std::string> secret_keys = {};
 };
 
 struct ConfigResult {

@@ -47,4 +47,21 @@ std::string MetricsRegistry::render_prometheus() const {
     return out;
 }
 
+std::string MetricsRegistry::summary() const {
+    std::lock_guard lock(mutex_);
+    std::string out;
+    for (const Entry& e : entries_) {
+        if (!out.empty()) out.push_back(' ');
+        out += e.labels.empty() ? e.name : fmt::format("{}{{{}}}", e.name, e.labels);
+        out.push_back('=');
+        if (e.counter)
+            out += std::to_string(e.counter->value());
+        else if (e.gauge)
+            out += std::to_string(e.gauge->value());
+        else
+            out += fmt::format("{}", e.read());
+    }
+    return out;
+}
+
 }  // namespace birdwatch

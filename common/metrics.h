@@ -41,6 +41,8 @@ public:
                   const std::string& labels = "");
 
     std::string render_prometheus() const;
+    // Every series as name{labels}=value on one line, for periodic log lines.
+    std::string summary() const;
 
 private:
     struct Entry {

@@ -1,5 +1,6 @@
 #include "fanout/server.h"
 
+#include "common/admin_routes.h"
 #include "common/log.h"
 
 #include <boost/asio/io_context.hpp>
@@ -79,16 +80,11 @@ private:
     http::response<http::string_body> route(const http::request<http::string_body>& req) {
         if (req.method() != http::verb::get && req.method() != http::verb::head)
             return respond(req, http::status::method_not_allowed, "only GET\n");
-        const auto target = req.target();
-        if (target == "/healthz") return respond(req, http::status::ok, "ok\n");
-        if (target == "/readyz") {
-            const bool ready = !context_.draining && context_.ready();
-            return respond(req, ready ? http::status::ok : http::status::service_unavailable,
-                           context_.draining ? "draining\n" : ready ? "ready\n" : "redis not subscribed\n");
-        }
-        if (target == "/metrics")
-            return respond(req, http::status::ok, context_.metrics.render_prometheus(),
-                           "text/plain; version=0.0.4; charset=utf-8");
+        const AdminState state{context_.metrics, context_.ready, [this] { return context_.draining.load(); },
+                               "redis not subscribed"};
+        if (auto reply = admin_route(req.target(), state))
+            return respond(req, static_cast<http::status>(reply->status), std::move(reply->body),
+                           reply->content_type.c_str());
         return respond(req, http::status::not_found, "not found\n");
     }
 

@@ -1,5 +1,7 @@
 #include "ingest/ingest_config.h"
 
+#include <fstream>
+
 namespace birdwatch {
 
 ConfigSpec ingest_config_spec() {
@@ -8,7 +10,8 @@ ConfigSpec ingest_config_spec() {
             "publishes each match on the Redis channel `matches`",
             "BIRDWATCH_INGEST_",
             {
-                {"log", {{"level", "info"}}},
+                {"log", {{"level", "info"}, {"stats_interval_ms", 10000}}},
+                {"http", {{"address", "127.0.0.1"}, {"port", 8079}}},
                 {"redis",
                  {{"host", "127.0.0.1"}, {"port", 6379}, {"password", ""}, {"timeout_ms", 2000},
                   {"channel", "matches"}, {"firehose_channel", ""}}},
@@ -19,11 +22,72 @@ ConfigSpec ingest_config_spec() {
                 {"source",
                  {{"kind", "synthetic"},
                   {"synthetic", {{"seed", 1}, {"rate", 50.0}, {"count", 0}, {"start_ms", 0}}},
-                  {"replay", {{"path", ""}, {"rate", 0.0}, {"loop", false}}}}},
+                  {"replay", {{"path", ""}, {"rate", 0.0}, {"loop", false}}},
+                  {"x",
+                   {{"base_url", ""}, {"credentials_file", ""}, {"bearer_token", ""}, {"consumer_key", ""},
+                    {"consumer_secret", ""}, {"token", ""}, {"token_secret", ""},
+                    {"rules", nlohmann::json::array()}, {"track", ""}, {"follow", ""}, {"locations", ""},
+                    {"language", ""}, {"delimited", false}, {"stall_timeout_ms", 90000}}}}},
                 {"pipeline", {{"queue_capacity", 10000}, {"max_line_bytes", 1048576}}},
                 {"publisher", {{"batch_size", 256}}},
-            }};
+            },
+            {"source.x.bearer_token", "source.x.consumer_key", "source.x.consumer_secret", "source.x.token",
+             "source.x.token_secret", "redis.password"}};
 }
+
+namespace {
+
+// Credentials come from the environment or the config file, or from a JSON file of
+// their own (source.x.credentials_file) that only the service user can read.
+StreamOptions to_stream_options(const std::string& kind, const nlohmann::json& x, std::size_t max_line_bytes) {
+    StreamOptions o;
+    if (kind != "x_v2" && kind != "x_v1") return o;
+    nlohmann::json secrets = x;
+    const std::string file = x["credentials_file"];
+    if (!file.empty()) {
+        std::ifstream in(file);
+        if (!in) throw ConfigError("source.x.credentials_file: cannot read " + file);
+        const auto loaded = nlohmann::json::parse(in, nullptr, false);
+        if (!loaded.is_object()) throw ConfigError("source.x.credentials_file: " + file + " is not a JSON object");
+        for (const char* key : {"bearer_token", "consumer_key", "consumer_secret", "token", "token_secret"})
+            if (loaded.contains(key) && loaded[key].is_string() && secrets[key].get<std::string>().empty())
+                secrets[key] = loaded[key];
+    }
+    auto required = [&](const char* key) {
+        const std::string value = secrets[key];
+        if (value.empty())
+            throw ConfigError(std::string("source.kind is \"") + kind + "\" but source.x." + key +
+                              " is not set (environment BIRDWATCH_INGEST_SOURCE_X_" +
+                              [&] { std::string u = key; for (char& ch : u) ch = static_cast<char>(std::toupper(ch)); return u; }() +
+                              ", the config file, or source.x.credentials_file)");
+        return value;
+    };
+    o.api = kind == "x_v2" ? StreamOptions::Api::x_v2 : StreamOptions::Api::x_v1;
+    o.base_url = x["base_url"];
+    if (o.base_url.empty()) o.base_url = kind == "x_v2" ? "https://api.x.com" : "https://stream.twitter.com";
+    if (kind == "x_v2") {
+        o.bearer_token = required("bearer_token");
+        for (const auto& rule : x["rules"]) {
+            if (!rule.is_object() || !rule.contains("value") || !rule["value"].is_string())
+                throw ConfigError("source.x.rules: each rule must be an object with a \"value\" string (and an optional \"tag\")");
+            o.rules.push_back({rule["value"], rule.value("tag", "")});
+        }
+    } else {
+        o.oauth = {required("consumer_key"), required("consumer_secret"), required("token"), required("token_secret")};
+        o.track = x["track"];
+        o.follow = x["follow"];
+        o.locations = x["locations"];
+        o.language = x["language"];
+        o.delimited = x["delimited"];
+        if (o.track.empty() && o.follow.empty() && o.locations.empty())
+            throw ConfigError("source.kind is \"x_v1\": set at least one of source.x.track, source.x.follow, source.x.locations");
+    }
+    o.stall_timeout = std::chrono::milliseconds(x["stall_timeout_ms"].get<int>());
+    o.max_message_bytes = max_line_bytes;
+    return o;
+}
+
+}  // namespace
 
 IngestConfig to_ingest_config(const nlohmann::json& v) {
     IngestConfig c;
@@ -41,14 +105,19 @@ IngestConfig to_ingest_config(const nlohmann::json& v) {
     c.publisher.batch_size = std::max<std::size_t>(1, v["publisher"]["batch_size"].get<std::size_t>());
     const auto& source = v["source"];
     c.source_kind = source["kind"];
-    if (c.source_kind != "synthetic" && c.source_kind != "replay")
-        throw ConfigError("source.kind must be \"synthetic\" or \"replay\", got \"" + c.source_kind + "\"");
+    if (c.source_kind != "synthetic" && c.source_kind != "replay" && c.source_kind != "x_v2" && c.source_kind != "x_v1")
+        throw ConfigError("source.kind must be \"synthetic\", \"replay\", \"x_v2\" or \"x_v1\", got \"" +
+                          c.source_kind + "\"");
     const auto& synthetic = source["synthetic"];
     c.synthetic = {synthetic["seed"], synthetic["rate"], synthetic["count"], synthetic["start_ms"]};
     const auto& replay = source["replay"];
     c.replay = {replay["path"], replay["rate"], replay["loop"]};
     if (c.source_kind == "replay" && c.replay.path.empty())
         throw ConfigError("source.kind is \"replay\" but source.replay.path is empty");
+    c.stream = to_stream_options(c.source_kind, source["x"], v["pipeline"]["max_line_bytes"]);
+    c.http_address = v["http"]["address"];
+    c.http_port = v["http"]["port"];
+    c.stats_interval = std::chrono::milliseconds(v["log"]["stats_interval_ms"].get<int>());
     c.queue_capacity = std::max<std::size_t>(1, v["pipeline"]["queue_capacity"].get<std::size_t>());
     c.pipeline.max_line_bytes = v["pipeline"]["max_line_bytes"];
     return c;

@@ -4,6 +4,7 @@
 #include "ingest/publisher.h"
 #include "ingest/query_follower.h"
 #include "ingest/sources/replay_source.h"
+#include "ingest/sources/stream_source.h"
 #include "ingest/sources/synthetic_source.h"
 
 #include <string>
@@ -13,15 +14,23 @@ namespace birdwatch {
 
 struct IngestConfig {
     std::string log_level;
-    std::string source_kind;  // "synthetic" | "replay"
+    std::string source_kind;  // "synthetic" | "replay" | "x_v2" | "x_v1"
     SyntheticOptions synthetic;
     ReplayOptions replay;
+    StreamOptions stream;
+    std::string http_address;
+    int http_port = 0;        // -1: no HTTP endpoints
+    std::chrono::milliseconds stats_interval{10000};
     std::size_t queue_capacity = 0;
     PipelineOptions pipeline;
     PublisherOptions publisher;
     FollowerOptions follower;
     std::chrono::milliseconds initial_query_load{5000};
 };
+
+// Exit status when X rejects the credentials: retrying cannot help, so service
+// managers must not restart (systemd: RestartPreventExitStatus=78). EX_CONFIG.
+inline constexpr int exit_rejected_credentials = 78;
 
 ConfigSpec ingest_config_spec();
 IngestConfig to_ingest_config(const nlohmann::json& values);  // throws ConfigError

@@ -4,10 +4,13 @@
 // Started in dependency order (consumers first), stopped from the source down so
 // every belt drains before its consumer exits.
 
+#include "common/admin_server.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/shutdown_signal.h"
 #include "ingest/ingest_config.h"
+
+#include <curl/curl.h>
 
 #include <cstdlib>
 #include <iostream>
@@ -18,15 +21,24 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::unique_ptr<Source> make_source(const IngestConfig& config, BoundedChannel<StreamLine>& out) {
+std::unique_ptr<Source> make_source(const IngestConfig& config, BoundedChannel<StreamLine>& out,
+                                    MetricsRegistry& metrics) {
     if (config.source_kind == "replay") return std::make_unique<ReplaySource>(config.replay, out);
+    if (config.source_kind == "x_v2" || config.source_kind == "x_v1")
+        return std::make_unique<StreamSource>(config.stream, out, metrics);
     return std::make_unique<SyntheticSource>(config.synthetic, out);
 }
+
+struct CurlGlobal {  // libcurl's global state, set up before any thread uses it
+    CurlGlobal() { curl_global_init(CURL_GLOBAL_DEFAULT); }
+    ~CurlGlobal() { curl_global_cleanup(); }
+};
 
 }  // namespace
 
 int main(int argc, char** argv) {
     ShutdownSignal shutdown;
+    CurlGlobal curl;
     IngestConfig config;
     try {
         const ConfigResult loaded = load_config(ingest_config_spec(), {argv + 1, argv + argc}, std::getenv);
@@ -48,10 +60,22 @@ int main(int argc, char** argv) {
     QueryFollower follower(config.follower, query_updates, metrics);
     std::unique_ptr<Source> source;
     try {
-        source = make_source(config, lines);
+        source = make_source(config, lines, metrics);
     } catch (const ConfigError& e) {
         spdlog::error("msg=\"{}\"", e.what());
         return 2;
+    }
+
+    AdminServer admin(config.http_address, static_cast<unsigned short>(std::max(0, config.http_port)),
+                      {metrics, {}, {}, ""});
+    if (config.http_port >= 0) {
+        try {
+            admin.start();
+        } catch (const std::exception& e) {
+            spdlog::error("msg=\"cannot listen for /healthz and /metrics\" address={} port={} error=\"{}\"",
+                          config.http_address, config.http_port, e.what());
+            return 1;
+        }
     }
 
     publisher.start();
@@ -61,19 +85,28 @@ int main(int argc, char** argv) {
         spdlog::warn("msg=\"query registry not loaded yet, starting the source anyway\" waited_ms={}",
                      config.initial_query_load.count());
     source->start();
-    spdlog::info("msg=\"started\" source={} redis={}:{} channel={}", config.source_kind, config.publisher.redis.host,
-                 config.publisher.redis.port, config.pipeline.matches_channel);
+    spdlog::info("msg=\"started\" source={} redis={}:{} channel={} http_port={}", config.source_kind,
+                 config.publisher.redis.host, config.publisher.redis.port, config.pipeline.matches_channel,
+                 config.http_port >= 0 ? admin.port() : -1);
 
+    auto next_stats = std::chrono::steady_clock::now() + config.stats_interval;
     while (!source->finished()) {
         if (const int signal = shutdown.wait_for(200ms)) {
             spdlog::info("msg=\"shutting down, draining belts\" signal={}", signal);
             break;
+        }
+        if (config.stats_interval.count() > 0 && std::chrono::steady_clock::now() >= next_stats) {
+            spdlog::info("msg=\"stats\" {}", metrics.summary());
+            next_stats += config.stats_interval;
         }
     }
     source->stop();
     follower.stop();
     pipeline.join();
     publisher.join();
-    spdlog::info("msg=\"stopped\"");
+    admin.stop();
+    spdlog::info("msg=\"stopped\" {}", metrics.summary());
+    if (const auto* stream = dynamic_cast<const StreamSource*>(source.get()); stream && !stream->fatal_error().empty())
+        return exit_rejected_credentials;
     return 0;
 }

@@ -16,11 +16,6 @@ struct KeySet {
     std::size_t weight = 0;  // longer terms are rarer: prefer them, as Lucene's TermWeightor does
 };
 
-bool anchored_leaf(Kind kind) {
-    return kind == Kind::word || kind == Kind::phrase || kind == Kind::hashtag || kind == Kind::mention ||
-           kind == Kind::from || kind == Kind::to;
-}
-
 // Returns false for a node that does not guarantee any term (negation, lang:, is:, has:).
 bool extract(const QueryNode& node, KeySet& out) {
     switch (node.kind) {

@@ -12,6 +12,11 @@ execute_process(COMMAND \"$<TARGET_FILE:${ARG_TARGET}>\" \"${ARG_TAG}\" --list-t
 if(NOT rc EQUAL 0 AND NOT rc GREATER 0)
   message(WARNING \"cannot list tests of ${ARG_TARGET}\")
 endif()
+if(names MATCHES \";\")
+  # CMake lists split on ';': such a name would register as two tests that match nothing.
+  add_test(\"${ARG_PREFIX}test names must not contain semicolons\" \"\${CMAKE_COMMAND}\" -E false)
+  string(REPLACE \";\" \",\" names \"\${names}\")
+endif()
 string(REPLACE \"\\n\" \";\" names \"\${names}\")
 foreach(name IN LISTS names)
   if(name STREQUAL \"\")

@@ -2,6 +2,7 @@
 
 #include "tests/support/daemons.h"
 #include "tests/support/redis_server.h"
+#include "tests/support/script_server.h"
 
 #include <catch2/catch.hpp>
 
@@ -70,4 +71,55 @@ TEST_CASE("ingest keeps running while Redis is down and counts what it drops", "
         CHECK(log.find(line) == log.rfind(line));
     }
     CHECK(log.find("query registry not loaded yet, starting the source anyway") != std::string::npos);
+}
+
+TEST_CASE("ingest on the X v2 stream: rejected credentials end it with exit 78 and a message naming them, "
+          "and /metrics shows the stream counters while it runs", "[streams]") {
+    TempDir dir;
+    RedisServer redis(dir);
+    ScriptServer x;
+    const std::string rules = "/2/tweets/search/stream/rules";
+    x.enqueue(rules, {200, "application/json", {R"({"data":[{"id":"1","value":"cats"}]})"}, {}, false});
+    const std::string tweet = R"({"data":{"id":"5","text":"cats","author_id":"9"},"includes":{"users":[{"id":"9","username":"felix"}]}})";
+    ScriptedResponse stream{200, "application/json", {tweet + "\r\n\r\n"}};
+    stream.hold = 3s;
+    x.enqueue("/2/tweets/search/stream", stream);
+    x.enqueue("/2/tweets/search/stream", {401, "application/json", {R"({"title":"Unauthorized"})"}, {}, false});
+    const unsigned short http_port = free_port();
+    ChildProcess ingest(
+        {BIRDWATCH_INGEST_BIN, "--redis.port", std::to_string(redis.port()), "--source.kind=x_v2",
+         "--source.x.base_url=" + x.base_url(), R"(--source.x.rules=[{"value":"cats"}])",
+         "--http.port=" + std::to_string(http_port), "--redis.firehose_channel=firehose"},
+        dir.file("ingest.log"), {"BIRDWATCH_INGEST_SOURCE_X_BEARER_TOKEN=sekrit-token"});
+    REQUIRE(wait_until([&] {
+        return http_get(http_port, "/metrics").body.find("birdwatch_stream_keepalives_total 1") != std::string::npos;
+    }, 10s));
+    const std::string metrics = http_get(http_port, "/metrics").body;
+    CHECK(metrics.find("birdwatch_stream_messages_total 1") != std::string::npos);
+    CHECK(metrics.find("birdwatch_ingest_tweets_total 1") != std::string::npos);
+    CHECK(metrics.find("birdwatch_stream_seconds_since_last_byte") != std::string::npos);
+    CHECK(http_get(http_port, "/healthz").status == 200);
+    // After the stream ends the next attempt gets 401 (after the 250 ms network backoff).
+    CHECK(ingest.wait_exit(15s) == 78);
+    const std::string log = ingest.log_tail(20000);
+    CHECK(log.find("HTTP 401: X rejected the bearer token") != std::string::npos);
+    CHECK(log.find("sekrit-token") == std::string::npos);  // credentials are never logged
+    CHECK(x.requests().at(1).headers.at("authorization") == "Bearer sekrit-token");
+}
+
+TEST_CASE("ingest: credentials are refused on the command line and masked by --print-config", "[streams]") {
+    TempDir dir;
+    ChildProcess flag({BIRDWATCH_INGEST_BIN, "--source.x.bearer_token=abc"}, dir.file("a.log"));
+    CHECK(flag.wait_exit(5s) == 2);
+    CHECK(flag.log_tail().find("source.x.bearer_token is a secret: set it in the environment "
+                               "(BIRDWATCH_INGEST_SOURCE_X_BEARER_TOKEN) or the config file, never on the command line") !=
+          std::string::npos);
+    ChildProcess print({BIRDWATCH_INGEST_BIN, "--print-config"}, dir.file("b.log"),
+                       {"BIRDWATCH_INGEST_SOURCE_X_BEARER_TOKEN=very-secret"});
+    CHECK(print.wait_exit(5s) == 0);
+    CHECK(print.log_tail().find("very-secret") == std::string::npos);
+    CHECK(print.log_tail().find("(set, not shown)") != std::string::npos);
+    ChildProcess missing({BIRDWATCH_INGEST_BIN, "--source.kind=x_v2"}, dir.file("c.log"));
+    CHECK(missing.wait_exit(5s) == 2);
+    CHECK(missing.log_tail().find("source.x.bearer_token is not set") != std::string::npos);
 }

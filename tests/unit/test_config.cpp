@@ -67,7 +67,20 @@ TEST_CASE("the shipped config files are accepted by the daemons' specs", "[confi
     CHECK(c.pipeline.matches_channel == "matches");
     CHECK(c.follower.keys.events == "birdwatch:query-events");
     CHECK_THROWS_WITH(to_ingest_config(load_config(ingest_config_spec(), {"--source.kind=twitter"}, env_of({})).values),
-                      "source.kind must be \"synthetic\" or \"replay\", got \"twitter\"");
+                      "source.kind must be \"synthetic\", \"replay\", \"x_v2\" or \"x_v1\", got \"twitter\"");
+    CHECK_THROWS_WITH(to_ingest_config(load_config(ingest_config_spec(), {"--source.kind=x_v1"}, env_of({
+                                           {"BIRDWATCH_INGEST_SOURCE_X_CONSUMER_KEY", "k"},
+                                           {"BIRDWATCH_INGEST_SOURCE_X_CONSUMER_SECRET", "s"},
+                                           {"BIRDWATCH_INGEST_SOURCE_X_TOKEN", "t"},
+                                           {"BIRDWATCH_INGEST_SOURCE_X_TOKEN_SECRET", "ts"}})).values),
+                      "source.kind is \"x_v1\": set at least one of source.x.track, source.x.follow, source.x.locations");
+    const std::string credentials = write_file(R"({"bearer_token":"from-file"})");
+    const IngestConfig x = to_ingest_config(
+        load_config(ingest_config_spec(), {"--config", dir + "ingest.json", "--source.kind=x_v2",
+                                           "--source.x.credentials_file=" + credentials}, env_of({})).values);
+    CHECK(x.stream.bearer_token == "from-file");
+    CHECK(x.stream.base_url == "https://api.x.com");
+    CHECK(x.stream.rules == std::vector<StreamRule>{{"#music OR concert lang:en", "music"}});
     r = load_config(fanout_config_spec(), {"--config", dir + "fanout.json"}, env_of({}));
     const FanoutConfig f = to_fanout_config(r.values);
     CHECK(f.channel == "matches");
