@@ -27,7 +27,10 @@ Pipeline::Pipeline(const PipelineOptions& options, BoundedChannel<StreamLine>& l
                                  R"(reason="oversized")")),
       rejected_queries_(metrics.counter("birdwatch_ingest_queries_rejected_total",
                                         "Registry queries that did not parse (registered by another version?)")),
-      live_queries_(metrics.gauge("birdwatch_ingest_live_queries", "Queries the percolator matches against")) {
+      live_queries_(metrics.gauge("birdwatch_ingest_live_queries", "Queries the percolator matches against")),
+      lag_ms_(metrics.gauge("birdwatch_ingest_lag_ms",
+                            "How far behind the stream the pipeline is: receipt time minus creation time of the "
+                            "latest tweet (includes X's own delivery delay)")) {
     metrics.gauge_fn("birdwatch_ingest_queue_depth", "Lines waiting for the pipeline",
                      [this] { return static_cast<double>(lines_.size()); });
 }
@@ -131,6 +134,7 @@ void Pipeline::handle(const StreamLine& line) {
     }
     for (const Tweet& tweet : tweets_) {
         tweets_total_.inc();
+        if (tweet.created_at_ms > 0) lag_ms_.set(line.received_ms - tweet.created_at_ms);
         extract_features(tweet, features_);
         matched_.clear();
         percolator_.match(features_, matched_);

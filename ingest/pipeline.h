@@ -64,6 +64,7 @@ private:
     Counter& oversized_;
     Counter& rejected_queries_;
     Gauge& live_queries_;
+    Gauge& lag_ms_;
     std::unordered_map<const char*, Counter*> control_counters_;
     std::unordered_map<const char*, Counter*> skip_counters_;
     std::thread thread_;

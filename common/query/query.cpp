@@ -107,12 +107,7 @@ private:
             if (at_keyword("OR")) fail(fmt::format("'OR' at position {} follows another 'OR'", here()), pos_);
             alternatives.push_back(parse_and(depth));
         }
-        if (alternatives.size() == 1) return std::move(alternatives[0]);
-        QueryNode node;
-        node.kind = Kind::any_of;
-        node.position = alternatives[0].position;
-        node.children = std::move(alternatives);
-        return node;
+        return group(Kind::any_of, std::move(alternatives));
     }
 
     QueryNode parse_and(int depth) {
@@ -126,11 +121,16 @@ private:
             if (at_keyword("OR")) fail(fmt::format("'OR' at position {} has nothing on its left", here()), pos_);
             fail(fmt::format("expected a term at position {}", here()), pos_);
         }
-        if (parts.size() == 1) return std::move(parts[0]);
+        return group(Kind::all_of, std::move(parts));
+    }
+
+    // One operand stands for itself; several form an AND/OR node starting where the first does.
+    static QueryNode group(Kind kind, std::vector<QueryNode> operands) {
+        if (operands.size() == 1) return std::move(operands[0]);
         QueryNode node;
-        node.kind = Kind::all_of;
-        node.position = parts[0].position;
-        node.children = std::move(parts);
+        node.kind = kind;
+        node.position = operands[0].position;
+        node.children = std::move(operands);
         return node;
     }
 

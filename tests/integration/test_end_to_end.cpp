@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <fstream>
 
 using namespace birdwatch;
@@ -34,6 +35,15 @@ std::string tweet_object_of(const std::string& payload) {
     return at == std::string::npos ? std::string() : payload.substr(at + 9, payload.size() - at - 10);
 }
 
+// A real redis-server and two fanout replicas on free ports.
+struct TwoFanouts {
+    TempDir dir;
+    RedisServer redis{dir};
+    std::array<unsigned short, 2> ports{free_port(), free_port()};
+    ChildProcess fanout_a = start_fanout(dir, "fanout-a", redis.port(), ports[0]);
+    ChildProcess fanout_b = start_fanout(dir, "fanout-b", redis.port(), ports[1]);
+};
+
 bool wait_for_tweets(const WsClient& client, std::size_t count, std::chrono::milliseconds timeout) {
     return wait_until([&] { return tweet_payloads(client).size() >= count; }, timeout);
 }
@@ -42,11 +52,8 @@ bool wait_for_tweets(const WsClient& client, std::size_t count, std::chrono::mil
 
 TEST_CASE("1,000 tweets: 20 clients on two fanouts each receive exactly their matches, intact, once, in order",
           "[fanout][e2e]") {
-    TempDir dir;
-    RedisServer redis(dir);
-    const unsigned short ports[2] = {free_port(), free_port()};
-    ChildProcess fanout_a = start_fanout(dir, "fanout-a", redis.port(), ports[0]);
-    ChildProcess fanout_b = start_fanout(dir, "fanout-b", redis.port(), ports[1]);
+    TwoFanouts system;
+    auto& [dir, redis, ports, fanout_a, fanout_b] = system;
 
     const std::vector<std::string> queries = {"#music OR #news OR #love", "the", "(hoy OR amor) lang:es",
                                               "is:retweet (love OR music OR vida)"};
@@ -97,11 +104,8 @@ TEST_CASE("1,000 tweets: 20 clients on two fanouts each receive exactly their ma
 
 TEST_CASE("Redis killed and restarted mid-stream: ingest and fanouts reconnect, re-register, clients keep receiving",
           "[fanout][e2e]") {
-    TempDir dir;
-    RedisServer redis(dir);
-    const unsigned short ports[2] = {free_port(), free_port()};
-    ChildProcess fanout_a = start_fanout(dir, "fanout-a", redis.port(), ports[0]);
-    ChildProcess fanout_b = start_fanout(dir, "fanout-b", redis.port(), ports[1]);
+    TwoFanouts system;
+    auto& [dir, redis, ports, fanout_a, fanout_b] = system;
     WsIo io;
     std::vector<WsClient> clients;
     for (int i = 0; i < 4; ++i) {
@@ -141,11 +145,8 @@ TEST_CASE("Redis killed and restarted mid-stream: ingest and fanouts reconnect, 
 TEST_CASE("a query registered through one fanout reaches the ingest, its matches reach that client only, "
           "and it expires from registry and ingest when that fanout dies",
           "[fanout][percolation][registry]") {
-    TempDir dir;
-    RedisServer redis(dir);
-    const unsigned short ports[2] = {free_port(), free_port()};
-    ChildProcess fanout_a = start_fanout(dir, "fanout-a", redis.port(), ports[0]);
-    ChildProcess fanout_b = start_fanout(dir, "fanout-b", redis.port(), ports[1]);
+    TwoFanouts system;
+    auto& [dir, redis, ports, fanout_a, fanout_b] = system;
     ChildProcess watcher({find_program("redis-cli"), "-p", std::to_string(redis.port()), "subscribe", "matches"},
                          dir.file("matches.log"));
     ChildProcess ingest = start_ingest(dir, "ingest", redis.port(), {"--source.synthetic.rate=300"});

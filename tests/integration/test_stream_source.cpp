@@ -146,7 +146,8 @@ TEST_CASE("stream: 1,000 tweets arrive identical in one chunk, in random chunks,
     CHECK(requests[0].target.find("user.fields=username,name,profile_image_url,public_metrics") != std::string::npos);
 }
 
-TEST_CASE("stream: keep-alives and control messages yield no tweets and the right counters", "[streams]") {
+TEST_CASE("stream: keep-alives, control messages, malformed and oversized lines yield no tweets, are counted, "
+          "and the stream goes on", "[streams]") {
     ScriptServer server;
     std::string body;
     int tweets = 0;
@@ -158,6 +159,9 @@ TEST_CASE("stream: keep-alives and control messages yield no tweets and the righ
         if (i % 25 == 0) body += R"({"limit":{"track":12,"timestamp_ms":"1"}})" "\r\n";
         if (i % 50 == 0) body += R"({"delete":{"status":{"id":1,"id_str":"1","user_id":3}}})" "\r\n";
     }
+    body += "this is not json\r\n";
+    body += R"({"id_str":"99","text":"cut short)" "\r\n";
+    body += std::string(2 << 20, 'x') + "\r\n";  // over the 1 MiB message limit
     body += R"({"warning":{"code":"FALLING_BEHIND","message":"Your connection is falling behind","percent_full":60}})" "\r\n";
     body += R"({"errors":[{"title":"operational-disconnect","disconnect_type":"UpstreamOperationalDisconnect"}]})" "\r\n";
     ScriptedResponse stream{200, "application/json", {body}};
@@ -186,7 +190,10 @@ TEST_CASE("stream: keep-alives and control messages yield no tweets and the righ
     CHECK(published.size() == 100);
     const std::string text = metrics.render_prometheus();
     CHECK(text.find("birdwatch_stream_keepalives_total 10\n") != std::string::npos);
-    CHECK(text.find("birdwatch_stream_messages_total 108\n") != std::string::npos);
+    CHECK(text.find("birdwatch_stream_messages_total 110\n") != std::string::npos);
+    CHECK(text.find("birdwatch_stream_oversized_total 1\n") != std::string::npos);
+    CHECK(text.find("birdwatch_ingest_skipped_lines_total{reason=\"not a JSON object\"} 1\n") != std::string::npos);
+    CHECK(text.find("birdwatch_ingest_skipped_lines_total{reason=\"") != text.rfind("birdwatch_ingest_skipped_lines_total{reason=\"not a JSON"));
     CHECK(text.find("birdwatch_ingest_control_messages_total{kind=\"limit\"} 4\n") != std::string::npos);
     CHECK(text.find("birdwatch_ingest_control_messages_total{kind=\"delete\"} 2\n") != std::string::npos);
     CHECK(text.find("birdwatch_ingest_control_messages_total{kind=\"warning\"} 1\n") != std::string::npos);
