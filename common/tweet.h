@@ -13,6 +13,8 @@ struct TweetUser {
     std::string name;
     std::string profile_image_url;
     std::int64_t followers_count = 0;
+
+    bool operator==(const TweetUser&) const = default;
 };
 
 struct Tweet {

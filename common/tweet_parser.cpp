@@ -227,6 +227,12 @@ public:
         if (key == "in_reply_to_screen_name") return read_string(v, tweet_.in_reply_to_user);
         if (key == "in_reply_to_user_id") return read_id(v, reply_user_id_);
         if (key == "referenced_tweets") return read_referenced(v);
+        // Our own published form (docs/protocol.md), read back from the spool and the stores.
+        if (key == "hashtags" || key == "mentions" || key == "urls") return read_string_list(key, v);
+        if (key == "retweet_of") return read_id(v, tweet_.retweet_of);
+        if (key == "in_reply_to") return read_id(v, tweet_.in_reply_to);
+        if (key == "in_reply_to_user") return read_string(v, tweet_.in_reply_to_user);
+        if (key == "has_media") return read_bool(v, has_media_);
         if (key == "attachments") return read_attachments(v);
         return simdjson::SUCCESS;
     }
@@ -296,6 +302,36 @@ private:
             if (type == "replied_to") tweet_.in_reply_to = id;
             return err;
         });
+    }
+
+    // Strings (our form) or entity objects (trimmed exports put entities at the top level).
+    error_code read_string_list(std::string_view key, od::value v) {
+        entities_.present = true;
+        auto& list = key == "hashtags" ? entities_.hashtags : key == "mentions" ? entities_.mentions : entities_.urls;
+        return for_each_element(v, [&](od::value item) -> error_code {
+            od::json_type type;
+            if (auto err = item.type().get(type)) return err;
+            if (type == od::json_type::string) return read_string(item, list.emplace_back());
+            std::string value, fallback;
+            auto err = for_each_field(item, [&](std::string_view k, od::value m) -> error_code {
+                if (k == "text" || k == "tag" || k == "screen_name" || k == "username" || k == "expanded_url")
+                    return read_string(m, value);
+                if (k == "url") return read_string(m, fallback);
+                return simdjson::SUCCESS;
+            });
+            if (!err) list.push_back(value.empty() ? std::move(fallback) : std::move(value));
+            return err;
+        });
+    }
+
+    static error_code read_bool(od::value v, bool& out) {
+        od::json_type type;
+        if (auto err = v.type().get(type)) return err;
+        if (type != od::json_type::boolean) return simdjson::SUCCESS;
+        bool value = false;
+        if (auto err = v.get_bool().get(value)) return err;
+        out = out || value;
+        return simdjson::SUCCESS;
     }
 
     error_code read_attachments(od::value v) {

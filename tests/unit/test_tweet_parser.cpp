@@ -223,3 +223,26 @@ TEST_CASE("v1.1 tweets yield full text, entities and media exactly as an indepen
     CHECK(extended >= 478);  // v1-stream.jsonl alone holds 478: the cross-check covered extended tweets
     CHECK(media > 100);
 }
+
+TEST_CASE("the published tweet form reads back into the same Tweet (spool replay, stores)", "[parser]") {
+    TweetParser parser;
+    std::vector<Tweet> originals;
+    for (const char* line : {R"({"id_str":"1500000000000000001","text":"héllo #Cats @bob https://t.co/x","lang":"en",
+          "timestamp_ms":"1446699939123","in_reply_to_status_id_str":"77","in_reply_to_screen_name":"carol",
+          "user":{"id_str":"42","screen_name":"alice","name":"Alice","followers_count":7,"profile_image_url_https":"https://p"},
+          "retweeted_status":{"id_str":"66"},
+          "entities":{"hashtags":[{"text":"Cats"}],"user_mentions":[{"screen_name":"bob"}],
+                      "urls":[{"url":"https://t.co/x","expanded_url":"https://example.com"}],"media":[{"type":"photo"}]}})",
+                             R"({"id_str":"2","text":"plain"})"}) {
+        REQUIRE(parser.parse(line, originals).kind == Kind::tweets);
+    }
+    for (const Tweet& original : originals) {
+        std::string json;
+        append_tweet_json(json, original);
+        std::vector<Tweet> back;
+        INFO(json);
+        REQUIRE(parser.parse(json, back).kind == Kind::tweets);
+        REQUIRE(back.size() == 1);
+        CHECK(back[0] == original);
+    }
+}
