@@ -4,7 +4,7 @@
 
 namespace birdwatch::protocol {
 
-void append_tweet_payload(std::string& out, const Tweet& tweet, std::span<const std::string> query_ids,
+void append_tweet_payload(std::string& out, std::string_view tweet_json, std::span<const std::string> query_ids,
                           std::int64_t ingest_ms) {
     out.append("{\"v\":");
     json_text::append_int(out, version);
@@ -16,7 +16,7 @@ void append_tweet_payload(std::string& out, const Tweet& tweet, std::span<const 
     out.append("],\"ingest_ms\":");
     json_text::append_int(out, ingest_ms);
     out.append(",\"tweet\":");
-    append_tweet_json(out, tweet);
+    out.append(tweet_json);
     out.push_back('}');
 }
 

@@ -7,14 +7,16 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 
 namespace birdwatch::protocol {
 
 inline constexpr int version = 1;
 inline constexpr const char* default_matches_channel = "matches";
 
-// {"v":1,"type":"tweet","qids":[..],"ingest_ms":N,"tweet":{..}}
-void append_tweet_payload(std::string& out, const Tweet& tweet, std::span<const std::string> query_ids,
+// {"v":1,"type":"tweet","qids":[..],"ingest_ms":N,"tweet":{..}} around the tweet's
+// JSON object from append_tweet_json() (built once, also what the store keeps).
+void append_tweet_payload(std::string& out, std::string_view tweet_json, std::span<const std::string> query_ids,
                           std::int64_t ingest_ms);
 
 }  // namespace birdwatch::protocol

@@ -30,6 +30,12 @@ ConfigSpec ingest_config_spec() {
                     {"language", ""}, {"delimited", false}, {"stall_timeout_ms", 90000}}}}},
                 {"pipeline", {{"queue_capacity", 10000}, {"max_line_bytes", 1048576}}},
                 {"publisher", {{"batch_size", 256}}},
+                {"store",
+                 {{"kind", "sqlite"},
+                  {"sqlite", {{"path", "birdwatch.db"}}},
+                  {"spool", {{"dir", "birdwatch-spool"}, {"fsync", "interval"}, {"fsync_interval_ms", 1000}}},
+                  {"batch_size", 1000},
+                  {"retention", {{"max_age_hours", 0}, {"max_rows", 0}, {"interval_ms", 60000}}}}},
             },
             {"source.x.bearer_token", "source.x.consumer_key", "source.x.consumer_secret", "source.x.token",
              "source.x.token_secret", "redis.password"}};
@@ -119,6 +125,22 @@ IngestConfig to_ingest_config(const nlohmann::json& v) {
     c.http_port = v["http"]["port"];
     c.stats_interval = std::chrono::milliseconds(v["log"]["stats_interval_ms"].get<int>());
     c.queue_capacity = std::max<std::size_t>(1, v["pipeline"]["queue_capacity"].get<std::size_t>());
+    const auto& store = v["store"];
+    c.store_kind = store["kind"];
+    if (c.store_kind != "sqlite" && c.store_kind != "none")
+        throw ConfigError("store.kind must be \"sqlite\" or \"none\", got \"" + c.store_kind + "\"");
+    c.sqlite.path = store["sqlite"]["path"];
+    c.spool.dir = store["spool"]["dir"];
+    const std::string fsync = store["spool"]["fsync"];
+    if (fsync == "always") c.spool.fsync = SpoolOptions::Fsync::always;
+    else if (fsync == "interval") c.spool.fsync = SpoolOptions::Fsync::interval;
+    else if (fsync == "never") c.spool.fsync = SpoolOptions::Fsync::never;
+    else throw ConfigError("store.spool.fsync must be \"always\", \"interval\" or \"never\", got \"" + fsync + "\"");
+    c.spool.fsync_interval = std::chrono::milliseconds(store["spool"]["fsync_interval_ms"].get<int>());
+    c.writer.batch_size = std::max<std::size_t>(1, store["batch_size"].get<std::size_t>());
+    c.writer.retention_interval = std::chrono::milliseconds(store["retention"]["interval_ms"].get<int>());
+    c.retention_max_age_ms = store["retention"]["max_age_hours"].get<std::int64_t>() * 3600000;
+    c.retention_max_rows = store["retention"]["max_rows"];
     c.pipeline.max_line_bytes = v["pipeline"]["max_line_bytes"];
     return c;
 }

@@ -5,6 +5,9 @@
 #include "ingest/query_follower.h"
 #include "ingest/sources/replay_source.h"
 #include "ingest/sources/stream_source.h"
+#include "ingest/spool.h"
+#include "ingest/store_writer.h"
+#include "common/store/sqlite_store.h"
 #include "ingest/sources/synthetic_source.h"
 
 #include <string>
@@ -21,6 +24,12 @@ struct IngestConfig {
     std::string http_address;
     int http_port = 0;        // -1: no HTTP endpoints
     std::chrono::milliseconds stats_interval{10000};
+    std::string store_kind;  // "sqlite" | "none"
+    SqliteOptions sqlite;
+    SpoolOptions spool;
+    StoreWriterOptions writer;  // retention callback wired in main
+    std::int64_t retention_max_age_ms = 0;
+    std::uint64_t retention_max_rows = 0;
     std::size_t queue_capacity = 0;
     PipelineOptions pipeline;
     PublisherOptions publisher;

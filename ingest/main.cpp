@@ -1,10 +1,12 @@
 // birdwatch-ingest:
 //   source ──lines──▶ pipeline (parse, percolate) ──publications──▶ publisher ──▶ Redis
+//                         └──────────stored tweets──▶ store writer ──▶ spool ──▶ store
 //   query follower (Redis registry) ──query updates──▶ pipeline
 // Started in dependency order (consumers first), stopped from the source down so
 // every belt drains before its consumer exits.
 
 #include "common/admin_server.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/shutdown_signal.h"
@@ -54,17 +56,42 @@ int main(int argc, char** argv) {
     BoundedChannel<StreamLine> lines(config.queue_capacity);
     BoundedChannel<QueryUpdate> query_updates(config.queue_capacity);
     BoundedChannel<Publication> publications(config.queue_capacity);
+    BoundedChannel<StoredTweet> stored(config.queue_capacity);
+    std::unique_ptr<Source> source;  // made first: a bad source is a config error, before any file is created
 
-    Publisher publisher(config.publisher, publications, metrics);
-    Pipeline pipeline(config.pipeline, lines, query_updates, publications, metrics);
-    QueryFollower follower(config.follower, query_updates, metrics);
-    std::unique_ptr<Source> source;
     try {
         source = make_source(config, lines, metrics);
     } catch (const ConfigError& e) {
         spdlog::error("msg=\"{}\"", e.what());
         return 2;
     }
+    std::unique_ptr<SqliteStore> store;
+    std::unique_ptr<Spool> spool;
+    std::unique_ptr<StoreWriter> writer;
+    if (config.store_kind == "sqlite") {
+        try {
+            store = std::make_unique<SqliteStore>(config.sqlite);
+            spool = std::make_unique<Spool>(config.spool);
+        } catch (const std::exception& e) {
+            spdlog::error("msg=\"cannot open the store\" error=\"{}\"", e.what());
+            return 1;
+        }
+        StoreWriterOptions writer_options = config.writer;
+        if (config.retention_max_age_ms > 0 || config.retention_max_rows > 0) {
+            writer_options.retention = [&store, &config] {
+                StoreStatus status;
+                const std::int64_t cutoff = config.retention_max_age_ms > 0 ? now_epoch_ms() - config.retention_max_age_ms : 0;
+                const auto deleted = store->enforce_retention(cutoff, config.retention_max_rows, status);
+                if (!status.ok()) spdlog::warn("msg=\"retention failed\" error=\"{}\"", status.message);
+                else if (deleted) spdlog::info("msg=\"retention\" deleted={}", deleted);
+            };
+        }
+        writer = std::make_unique<StoreWriter>(writer_options, stored, *store, *spool, metrics);
+    }
+
+    Publisher publisher(config.publisher, publications, metrics);
+    Pipeline pipeline(config.pipeline, lines, query_updates, publications, writer ? &stored : nullptr, metrics);
+    QueryFollower follower(config.follower, query_updates, metrics);
 
     AdminServer admin(config.http_address, static_cast<unsigned short>(std::max(0, config.http_port)),
                       {metrics, {}, {}, ""});
@@ -78,6 +105,7 @@ int main(int argc, char** argv) {
         }
     }
 
+    if (writer) writer->start();
     publisher.start();
     pipeline.start();
     follower.start();
@@ -104,6 +132,7 @@ int main(int argc, char** argv) {
     follower.stop();
     pipeline.join();
     publisher.join();
+    if (writer) writer->join();
     admin.stop();
     spdlog::info("msg=\"stopped\" {}", metrics.summary());
     if (const auto* stream = dynamic_cast<const StreamSource*>(source.get()); stream && !stream->fatal_error().empty())

@@ -12,11 +12,13 @@ namespace birdwatch {
 using namespace std::chrono_literals;
 
 Pipeline::Pipeline(const PipelineOptions& options, BoundedChannel<StreamLine>& lines,
-                   BoundedChannel<QueryUpdate>& queries, BoundedChannel<Publication>& out, MetricsRegistry& metrics)
+                   BoundedChannel<QueryUpdate>& queries, BoundedChannel<Publication>& out,
+                   BoundedChannel<StoredTweet>* stored, MetricsRegistry& metrics)
     : options_(options),
       lines_(lines),
       queries_(queries),
       out_(out),
+      stored_(stored),
       metrics_(metrics),
       log_(make_logger("pipeline")),
       lines_total_(metrics.counter("birdwatch_ingest_lines_total", "Stream lines received from the source")),
@@ -53,6 +55,7 @@ void Pipeline::run() {
             break;
     }
     out_.close();
+    if (stored_) stored_->close();
 }
 
 void Pipeline::add_query(const std::string& qid, const std::string& text) {
@@ -138,17 +141,23 @@ void Pipeline::handle(const StreamLine& line) {
         extract_features(tweet, features_);
         matched_.clear();
         percolator_.match(features_, matched_);
-        if (matched_.empty() && options_.firehose_channel.empty()) continue;
-        qids_.clear();
-        for (const std::string* qid : matched_) qids_.push_back(*qid);
-        std::sort(qids_.begin(), qids_.end());
-        std::string payload;
-        payload.reserve(line.bytes.size() / 4 + 256);
-        protocol::append_tweet_payload(payload, tweet, qids_, line.received_ms);
-        if (!options_.firehose_channel.empty() && !out_.push({options_.firehose_channel, payload})) return;
-        if (matched_.empty()) continue;
-        matched_total_.inc();
-        if (!out_.push({options_.matches_channel, std::move(payload)})) return;
+        std::string tweet_json;
+        tweet_json.reserve(line.bytes.size() / 4 + 256);
+        append_tweet_json(tweet_json, tweet);
+        if (!matched_.empty() || !options_.firehose_channel.empty()) {
+            qids_.clear();
+            for (const std::string* qid : matched_) qids_.push_back(*qid);
+            std::sort(qids_.begin(), qids_.end());
+            std::string payload;
+            payload.reserve(tweet_json.size() + 64 + 20 * qids_.size());
+            protocol::append_tweet_payload(payload, tweet_json, qids_, line.received_ms);
+            if (!options_.firehose_channel.empty() && !out_.push({options_.firehose_channel, payload})) return;
+            if (!matched_.empty()) {
+                matched_total_.inc();
+                if (!out_.push({options_.matches_channel, std::move(payload)})) return;
+            }
+        }
+        if (stored_ && !stored_->push(StoredTweet{tweet, std::move(tweet_json)})) return;
     }
 }
 

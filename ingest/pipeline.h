@@ -1,14 +1,15 @@
 #pragma once
-// Stream lines in, publications out. Each line is parsed once; what is not a tweet
-// is skipped and counted; each tweet is percolated against the live queries and,
-// when it matches any, published on the matches channel with their ids (and on
-// the optional firehose channel in any case). Query additions and removals arrive
+// Stream lines in, publications and stored tweets out. Each line is parsed once;
+// what is not a tweet is skipped and counted; each tweet goes to the store and is
+// percolated against the live queries and, when it matches any, published on the
+// matches channel with their ids (and on the optional firehose channel in any case). Query additions and removals arrive
 // on their own belt and are applied between tweets, on this thread, lock-free.
 
 #include "common/channel.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/redis_connection.h"
+#include "common/store/tweet_store.h"
 #include "common/tweet_parser.h"
 #include "ingest/percolator.h"
 #include "ingest/query_follower.h"
@@ -27,8 +28,9 @@ struct PipelineOptions {
 
 class Pipeline {
 public:
+    // `stored` receives every accepted tweet (nullptr: no store).
     Pipeline(const PipelineOptions& options, BoundedChannel<StreamLine>& lines, BoundedChannel<QueryUpdate>& queries,
-             BoundedChannel<Publication>& out, MetricsRegistry& metrics);
+             BoundedChannel<Publication>& out, BoundedChannel<StoredTweet>* stored, MetricsRegistry& metrics);
     ~Pipeline();
 
     void start();
@@ -47,6 +49,7 @@ private:
     BoundedChannel<StreamLine>& lines_;
     BoundedChannel<QueryUpdate>& queries_;
     BoundedChannel<Publication>& out_;
+    BoundedChannel<StoredTweet>* stored_;
     MetricsRegistry& metrics_;
     std::shared_ptr<spdlog::logger> log_;
     FirstOccurrence first_;

@@ -89,7 +89,7 @@ TEST_CASE("ingest on the X v2 stream: rejected credentials end it with exit 78 a
     ChildProcess ingest(
         {BIRDWATCH_INGEST_BIN, "--redis.port", std::to_string(redis.port()), "--source.kind=x_v2",
          "--source.x.base_url=" + x.base_url(), R"(--source.x.rules=[{"value":"cats"}])",
-         "--http.port=" + std::to_string(http_port), "--redis.firehose_channel=firehose"},
+         "--http.port=" + std::to_string(http_port), "--redis.firehose_channel=firehose", "--store.kind=none"},
         dir.file("ingest.log"), {"BIRDWATCH_INGEST_SOURCE_X_BEARER_TOKEN=sekrit-token"});
     REQUIRE(wait_until([&] {
         return http_get(http_port, "/metrics").body.find("birdwatch_stream_keepalives_total 1") != std::string::npos;

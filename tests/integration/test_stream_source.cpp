@@ -174,7 +174,7 @@ TEST_CASE("stream: keep-alives, control messages, malformed and oversized lines 
     BoundedChannel<Publication> out(10000);
     PipelineOptions pipeline_options;
     pipeline_options.firehose_channel = "firehose";  // every tweet, so they can be counted
-    Pipeline pipeline(pipeline_options, lines, queries, out, metrics);
+    Pipeline pipeline(pipeline_options, lines, queries, out, nullptr, metrics);
     StreamSource source(v2_options(server), lines, metrics);
     pipeline.start();
     source.start();

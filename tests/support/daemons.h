@@ -30,7 +30,9 @@ inline ChildProcess start_ingest(const TempDir& dir, const std::string& name, un
                                  const std::vector<std::string>& extra) {
     // No admin HTTP port unless the test asks for one (extra "--http.port=N"), so parallel tests never collide.
     std::vector<std::string> argv = {BIRDWATCH_INGEST_BIN, "--redis.port", std::to_string(redis_port),
-                                     "--registry.sweep_ms=200", "--http.port=-1"};
+                                     "--registry.sweep_ms=200", "--http.port=-1",
+                                     "--store.sqlite.path=" + dir.file(name + ".db"),
+                                     "--store.spool.dir=" + dir.file(name + "-spool")};
     argv.insert(argv.end(), extra.begin(), extra.end());
     return ChildProcess(argv, dir.file(name + ".log"));
 }

@@ -37,7 +37,9 @@ TEST_CASE("the matches payload carries every tweet field as docs/protocol.md def
     t.has_media = true;
     std::string out;
     const std::vector<std::string> qids = {"q1", "q2"};
-    protocol::append_tweet_payload(out, t, qids, 1700000000000);
+    std::string tweet_json;
+    append_tweet_json(tweet_json, t);
+    protocol::append_tweet_payload(out, tweet_json, qids, 1700000000000);
     const auto j = nlohmann::json::parse(out);
     CHECK(j["v"] == 1);
     CHECK(j["type"] == "tweet");

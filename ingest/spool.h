@@ -1,0 +1,68 @@
+#pragma once
+// An append-only on-disk queue of records: the ingest's write-ahead log in front of
+// the store. Records are appended before the store is written and committed
+// (the checkpoint moves past them) once the store has them, so a crash or a dead
+// store loses nothing that reached the spool; on restart, what lies between the
+// checkpoint and the end is replayed, in order.
+//
+// Layout in `dir`: segment-<seq>.log files of [u32 length][u32 crc32][bytes] records,
+// and `checkpoint` ("<seq> <offset>"), replaced atomically. A torn record at the end
+// (a crash mid-write) is cut off on open.
+
+#include <chrono>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace birdwatch {
+
+struct SpoolOptions {
+    enum class Fsync { always, interval, never };
+    std::string dir;
+    Fsync fsync = Fsync::interval;  // 'never' still survives a killed process (the kernel has the data)
+    std::chrono::milliseconds fsync_interval{1000};
+    std::uint64_t segment_bytes = 64ull << 20;
+};
+
+class Spool {
+public:
+    explicit Spool(SpoolOptions options);  // throws std::runtime_error when the directory is unusable
+    ~Spool();
+    Spool(const Spool&) = delete;
+    Spool& operator=(const Spool&) = delete;
+
+    // Appends the records; false (with `error`) when the disk refuses.
+    bool append(std::span<const std::string> records, std::string& error);
+    // Reads up to `max` records after what was read or committed already.
+    std::size_t read(std::vector<std::string>& out, std::size_t max);
+    // Everything read so far is safely stored elsewhere: move the checkpoint past it.
+    bool commit(std::string& error);
+    // Rewinds reading to the checkpoint (after a failed store write).
+    void rewind();
+
+    std::uint64_t pending_records() const { return pending_records_; }
+    std::uint64_t pending_bytes() const { return pending_bytes_; }
+    std::uint64_t unread_records() const { return pending_records_ - read_records_; }
+
+private:
+    struct Position {
+        std::uint64_t segment = 0;
+        std::uint64_t offset = 0;
+    };
+    std::string segment_path(std::uint64_t segment) const;
+    void open_for_append(std::uint64_t segment);
+    void sync_if_due(bool force);
+
+    SpoolOptions options_;
+    Position checkpoint_, read_, end_;
+    int append_fd_ = -1;
+    int read_fd_ = -1;
+    std::uint64_t read_fd_segment_ = UINT64_MAX;
+    std::uint64_t pending_records_ = 0, pending_bytes_ = 0;
+    std::uint64_t read_records_ = 0, read_bytes_ = 0;
+    std::chrono::steady_clock::time_point last_sync_{};
+    bool dirty_ = false;
+};
+
+}  // namespace birdwatch

@@ -1,0 +1,133 @@
+#include "ingest/store_writer.h"
+
+#include "common/tweet_parser.h"
+
+namespace birdwatch {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+StoreWriter::StoreWriter(StoreWriterOptions options, BoundedChannel<StoredTweet>& in, TweetStore& store, Spool& spool,
+                         MetricsRegistry& metrics)
+    : options_(std::move(options)),
+      in_(in),
+      store_(store),
+      spool_(spool),
+      log_(make_logger("store-writer")),
+      backoff_(100ms, 30s, Backoff::Growth::exponential),
+      accepted_(metrics.counter("birdwatch_store_accepted_total", "Tweets safely in the spool (or the store)")),
+      stored_(metrics.counter("birdwatch_store_stored_total", "Tweets written to the store")),
+      store_failures_(metrics.counter("birdwatch_store_write_failures_total", "Store writes that failed (retried)")),
+      spool_failures_(metrics.counter("birdwatch_store_spool_failures_total",
+                                      "Batches the spool could not take (then written to the store directly)")),
+      batches_(metrics.counter("birdwatch_store_batches_total", "Batches written to the store")),
+      last_write_us_(metrics.gauge("birdwatch_store_last_write_microseconds", "Duration of the last store write")) {
+    metrics.gauge_fn("birdwatch_store_spool_records", "Tweets in the spool not yet in the store",
+                     [this] { return static_cast<double>(spool_.pending_records()); });
+    metrics.gauge_fn("birdwatch_store_spool_bytes", "Bytes in the spool not yet in the store",
+                     [this] { return static_cast<double>(spool_.pending_bytes()); });
+    metrics.gauge_fn("birdwatch_store_queue_depth", "Tweets waiting for the store writer",
+                     [this] { return static_cast<double>(in_.size()); });
+}
+
+StoreWriter::~StoreWriter() { join(); }
+
+void StoreWriter::start() { thread_ = std::thread([this] { run(); }); }
+
+void StoreWriter::join() {
+    if (thread_.joinable()) thread_.join();
+}
+
+bool StoreWriter::store_batch(std::span<const StoredTweet> batch) {
+    const auto start = Clock::now();
+    const StoreStatus status = store_.write(batch);
+    last_write_us_.set(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count());
+    if (status.ok()) {
+        stored_.inc(batch.size());
+        batches_.inc();
+        if (outage_logged_) log_->info("msg=\"store is back, backlog replaying\" spooled={}", spool_.pending_records());
+        outage_logged_ = false;
+        backoff_.reset();
+        return true;
+    }
+    store_failures_.inc();
+    retry_at_ = Clock::now() + backoff_.next();
+    if (!outage_logged_)
+        log_->warn("msg=\"store write failed, spooling until it recovers\" error=\"{}\"", status.message);
+    outage_logged_ = true;
+    return false;
+}
+
+void StoreWriter::accept(std::vector<StoredTweet>& batch) {
+    const bool backlog = spool_.pending_records() > 0;
+    std::vector<std::string> records;
+    records.reserve(batch.size());
+    for (const auto& s : batch) records.push_back(s.json);
+    std::string error;
+    if (!spool_.append(records, error)) {
+        // The disk refused: the store is the only place left. Never drop silently.
+        spool_failures_.inc();
+        log_->error("msg=\"spool append failed, writing to the store directly\" error=\"{}\"", error);
+        while (!store_batch(batch)) std::this_thread::sleep_for(std::min(backoff_.next(), 1000ms));
+        accepted_.inc(batch.size());
+        return;
+    }
+    accepted_.inc(batch.size());
+    // Nothing older waits: the batch in memory is exactly the spool's backlog.
+    if (!backlog && Clock::now() >= retry_at_ && store_batch(batch)) {
+        std::vector<std::string> done;
+        spool_.read(done, batch.size());
+        if (!spool_.commit(error)) log_->error("msg=\"spool commit failed\" error=\"{}\"", error);
+    }
+}
+
+void StoreWriter::replay_backlog() {
+    TweetParser parser;
+    std::vector<std::string> records;
+    std::vector<Tweet> tweets;
+    std::vector<StoredTweet> batch;
+    while (spool_.pending_records() > 0 && Clock::now() >= retry_at_) {
+        records.clear();
+        spool_.rewind();
+        if (spool_.read(records, options_.batch_size) == 0) break;
+        batch.clear();
+        for (auto& json : records) {
+            tweets.clear();
+            if (parser.parse(json, tweets).kind != ParseOutcome::Kind::tweets) continue;  // cannot happen: we wrote it
+            batch.push_back({std::move(tweets[0]), std::move(json)});
+        }
+        if (!store_batch(batch)) {
+            spool_.rewind();
+            return;
+        }
+        std::string error;
+        if (!spool_.commit(error)) {
+            log_->error("msg=\"spool commit failed\" error=\"{}\"", error);
+            return;
+        }
+    }
+}
+
+void StoreWriter::run() {
+    if (spool_.pending_records() > 0)
+        log_->info("msg=\"replaying the spool left by the last run\" records={}", spool_.pending_records());
+    std::vector<StoredTweet> batch;
+    auto next_retention = Clock::now() + options_.retention_interval;
+    while (true) {
+        batch.clear();
+        in_.pop_batch(batch, options_.batch_size, options_.batch_wait);
+        if (!batch.empty()) accept(batch);
+        replay_backlog();
+        if (options_.retention && Clock::now() >= next_retention) {
+            options_.retention();
+            next_retention = Clock::now() + options_.retention_interval;
+        }
+        if (batch.empty() && in_.closed_and_drained()) break;
+    }
+    // Shutdown: one last attempt to flush; whatever the store still refuses stays in the spool.
+    retry_at_ = {};
+    replay_backlog();
+    log_->info("msg=\"store writer stopped\" left_in_spool={}", spool_.pending_records());
+}
+
+}  // namespace birdwatch
