@@ -5,6 +5,7 @@
 //   birdwatch-bench-store [--seconds 3] [--batch 1000] [--dir /tmp]
 
 #include "bench/workload.h"
+#include "common/store/elastic_store.h"
 #include "common/store/sqlite_store.h"
 #include "ingest/spool.h"
 
@@ -57,7 +58,18 @@ int main(int argc, char** argv) {
     fmt::print("# store benchmark: synthetic tweets (avg {} B of JSON), batches of {}, {:.1f} s each, one thread\n",
                rows[0].json.size(), batch, seconds);
 
-    double store_rate = 0, rows_rate = 0, spool_rate = 0;
+    double store_rate = 0, rows_rate = 0, spool_rate = 0, bulk_rate = 0;
+    std::size_t bulk_bytes = 0;
+    bulk_rate = measure(rows, batch, seconds, [&](auto b) {
+        std::string body;  // what ElasticStore::write sends: action line + document per tweet
+        for (const StoredTweet& s : b) {
+            body += nlohmann::json{{"index", {{"_index", "birdwatch-tweets"}, {"_id", s.tweet.id}}}}.dump();
+            body += '\n';
+            body += elastic_document(s).dump();
+            body += '\n';
+        }
+        bulk_bytes += body.size();
+    });
     {
         SqliteStore store({dir + "/store.db"});
         store_rate = measure(rows, batch, seconds, [&](auto b) {
@@ -103,6 +115,7 @@ int main(int argc, char** argv) {
     fmt::print("{:<34} {:>12.0f}\n", "sqlite store (rows + FTS5)", store_rate);
     fmt::print("{:<34} {:>12.0f}\n", "baseline: sqlite rows, no FTS", rows_rate);
     fmt::print("{:<34} {:>12.0f}\n", "baseline: spool append", spool_rate);
+    fmt::print("{:<34} {:>12.0f}\n", "elasticsearch _bulk encoding", bulk_rate);
     fmt::print("{:<34} {:>11.0f}%\n", "store / rows-only", 100.0 * store_rate / rows_rate);
     return 0;
 }

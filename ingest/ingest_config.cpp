@@ -33,12 +33,16 @@ ConfigSpec ingest_config_spec() {
                 {"store",
                  {{"kind", "sqlite"},
                   {"sqlite", {{"path", "birdwatch.db"}}},
+                  {"elasticsearch",
+                   {{"url", "http://127.0.0.1:9200"}, {"index", "birdwatch-tweets"}, {"username", ""},
+                    {"password", ""}, {"api_key", ""}, {"timeout_ms", 10000}}},
                   {"spool", {{"dir", "birdwatch-spool"}, {"fsync", "interval"}, {"fsync_interval_ms", 1000}}},
                   {"batch_size", 1000},
                   {"retention", {{"max_age_hours", 0}, {"max_rows", 0}, {"interval_ms", 60000}}}}},
             },
             {"source.x.bearer_token", "source.x.consumer_key", "source.x.consumer_secret", "source.x.token",
-             "source.x.token_secret", "redis.password"}};
+             "source.x.token_secret", "redis.password", "store.elasticsearch.password",
+             "store.elasticsearch.api_key"}};
 }
 
 namespace {
@@ -127,9 +131,16 @@ IngestConfig to_ingest_config(const nlohmann::json& v) {
     c.queue_capacity = std::max<std::size_t>(1, v["pipeline"]["queue_capacity"].get<std::size_t>());
     const auto& store = v["store"];
     c.store_kind = store["kind"];
-    if (c.store_kind != "sqlite" && c.store_kind != "none")
-        throw ConfigError("store.kind must be \"sqlite\" or \"none\", got \"" + c.store_kind + "\"");
+    if (c.store_kind != "sqlite" && c.store_kind != "elasticsearch" && c.store_kind != "none")
+        throw ConfigError("store.kind must be \"sqlite\", \"elasticsearch\" or \"none\", got \"" + c.store_kind + "\"");
     c.sqlite.path = store["sqlite"]["path"];
+    const auto& es = store["elasticsearch"];
+    c.elastic.url = es["url"];
+    c.elastic.index = es["index"];
+    c.elastic.username = es["username"];
+    c.elastic.password = es["password"];
+    c.elastic.api_key = es["api_key"];
+    c.elastic.timeout_ms = es["timeout_ms"];
     c.spool.dir = store["spool"]["dir"];
     const std::string fsync = store["spool"]["fsync"];
     if (fsync == "always") c.spool.fsync = SpoolOptions::Fsync::always;

@@ -7,6 +7,7 @@
 #include "ingest/sources/stream_source.h"
 #include "ingest/spool.h"
 #include "ingest/store_writer.h"
+#include "common/store/elastic_store.h"
 #include "common/store/sqlite_store.h"
 #include "ingest/sources/synthetic_source.h"
 
@@ -24,8 +25,9 @@ struct IngestConfig {
     std::string http_address;
     int http_port = 0;        // -1: no HTTP endpoints
     std::chrono::milliseconds stats_interval{10000};
-    std::string store_kind;  // "sqlite" | "none"
+    std::string store_kind;  // "sqlite" | "elasticsearch" | "none"
     SqliteOptions sqlite;
+    ElasticOptions elastic;
     SpoolOptions spool;
     StoreWriterOptions writer;  // retention callback wired in main
     std::int64_t retention_max_age_ms = 0;

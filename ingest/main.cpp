@@ -65,26 +65,36 @@ int main(int argc, char** argv) {
         spdlog::error("msg=\"{}\"", e.what());
         return 2;
     }
-    std::unique_ptr<SqliteStore> store;
+    std::unique_ptr<TweetStore> store;
     std::unique_ptr<Spool> spool;
     std::unique_ptr<StoreWriter> writer;
-    if (config.store_kind == "sqlite") {
+    if (config.store_kind != "none") {
+        StoreWriterOptions writer_options = config.writer;
         try {
-            store = std::make_unique<SqliteStore>(config.sqlite);
             spool = std::make_unique<Spool>(config.spool);
+            if (config.store_kind == "sqlite") {
+                auto sqlite = std::make_unique<SqliteStore>(config.sqlite);
+                if (config.retention_max_age_ms > 0 || config.retention_max_rows > 0) {
+                    writer_options.retention = [db = sqlite.get(), &config] {
+                        StoreStatus status;
+                        const std::int64_t cutoff =
+                            config.retention_max_age_ms > 0 ? now_epoch_ms() - config.retention_max_age_ms : 0;
+                        const auto deleted = db->enforce_retention(cutoff, config.retention_max_rows, status);
+                        if (!status.ok()) spdlog::warn("msg=\"retention failed\" error=\"{}\"", status.message);
+                        else if (deleted) spdlog::info("msg=\"retention\" deleted={}", deleted);
+                    };
+                }
+                store = std::move(sqlite);
+            } else {
+                auto elastic = std::make_unique<ElasticStore>(config.elastic);
+                // Not fatal: until ElasticSearch answers, tweets wait in the spool.
+                if (const StoreStatus status = elastic->ensure_template(); !status.ok())
+                    spdlog::warn("msg=\"could not ensure the index template yet\" error=\"{}\"", status.message);
+                store = std::move(elastic);
+            }
         } catch (const std::exception& e) {
             spdlog::error("msg=\"cannot open the store\" error=\"{}\"", e.what());
             return 1;
-        }
-        StoreWriterOptions writer_options = config.writer;
-        if (config.retention_max_age_ms > 0 || config.retention_max_rows > 0) {
-            writer_options.retention = [&store, &config] {
-                StoreStatus status;
-                const std::int64_t cutoff = config.retention_max_age_ms > 0 ? now_epoch_ms() - config.retention_max_age_ms : 0;
-                const auto deleted = store->enforce_retention(cutoff, config.retention_max_rows, status);
-                if (!status.ok()) spdlog::warn("msg=\"retention failed\" error=\"{}\"", status.message);
-                else if (deleted) spdlog::info("msg=\"retention\" deleted={}", deleted);
-            };
         }
         writer = std::make_unique<StoreWriter>(writer_options, stored, *store, *spool, metrics);
     }

@@ -18,6 +18,7 @@ StoreWriter::StoreWriter(StoreWriterOptions options, BoundedChannel<StoredTweet>
       accepted_(metrics.counter("birdwatch_store_accepted_total", "Tweets safely in the spool (or the store)")),
       stored_(metrics.counter("birdwatch_store_stored_total", "Tweets written to the store")),
       store_failures_(metrics.counter("birdwatch_store_write_failures_total", "Store writes that failed (retried)")),
+      rejected_(metrics.counter("birdwatch_store_rejected_total", "Tweets the store refused for good (reason logged)")),
       spool_failures_(metrics.counter("birdwatch_store_spool_failures_total",
                                       "Batches the spool could not take (then written to the store directly)")),
       batches_(metrics.counter("birdwatch_store_batches_total", "Batches written to the store")),
@@ -43,7 +44,10 @@ bool StoreWriter::store_batch(std::span<const StoredTweet> batch) {
     const StoreStatus status = store_.write(batch);
     last_write_us_.set(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count());
     if (status.ok()) {
-        stored_.inc(batch.size());
+        rejected_.inc(status.rejections.size());
+        for (std::size_t i = 0; i < status.rejections.size() && i < 5; ++i)
+            log_->error("msg=\"store rejected a tweet for good\" detail=\"{}\"", status.rejections[i]);
+        stored_.inc(batch.size() - status.rejections.size());
         batches_.inc();
         if (outage_logged_) log_->info("msg=\"store is back, backlog replaying\" spooled={}", spool_.pending_records());
         outage_logged_ = false;

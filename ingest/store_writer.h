@@ -53,6 +53,7 @@ private:
     Counter& accepted_;
     Counter& stored_;
     Counter& store_failures_;
+    Counter& rejected_;
     Counter& spool_failures_;
     Counter& batches_;
     Gauge& last_write_us_;

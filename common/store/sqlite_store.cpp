@@ -164,11 +164,11 @@ SqliteStore::~SqliteStore() {
 }
 
 StoreStatus SqliteStore::failure(const char* what) {
-    return {StoreStatus::Code::unavailable, std::string(what) + ": " + sqlite3_errmsg(db_)};
+    return StoreStatus::unavailable(std::string(what) + ": " + sqlite3_errmsg(db_));
 }
 
 StoreStatus SqliteStore::write(std::span<const StoredTweet> batch) {
-    if (!statements_->insert_tweet) return {StoreStatus::Code::rejected, "the store was opened read-only"};
+    if (!statements_->insert_tweet) return StoreStatus::rejected("the store was opened read-only");
     if (sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) return failure("begin");
     for (const StoredTweet& s : batch) {
         std::int64_t id = 0;

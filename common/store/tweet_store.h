@@ -24,7 +24,10 @@ struct StoreStatus {
     enum class Code { ok, unavailable, rejected };
     Code code = Code::ok;
     std::string message;
+    std::vector<std::string> rejections;  // with ok: items refused for good ("id: reason"), the rest stored
     bool ok() const { return code == Code::ok; }
+    static StoreStatus unavailable(std::string why) { return {Code::unavailable, std::move(why), {}}; }
+    static StoreStatus rejected(std::string why) { return {Code::rejected, std::move(why), {}}; }
 };
 
 struct HistoryPage {

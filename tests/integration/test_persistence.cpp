@@ -4,6 +4,7 @@
 #include "bench/workload.h"
 #include "ingest/sources/synthetic_corpus.h"
 #include "tests/support/daemons.h"
+#include "tests/support/fake_elastic.h"
 #include "tests/support/redis_server.h"
 #include "common/tweet_parser.h"
 
@@ -128,4 +129,37 @@ TEST_CASE("SIGKILL mid-stream, restart: the store holds every tweet the ingest h
     REQUIRE(stored.size() < ids.size());  // and the kill did interrupt the stream
     // Exactly the first tweets of the input, each once (ids are unique and ascending in the input).
     CHECK(stored == std::vector<std::int64_t>(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(stored.size())));
+}
+
+TEST_CASE("ingest with store.kind=elasticsearch: while ElasticSearch refuses, tweets wait in the spool, "
+          "and the next start stores every one of them exactly once",
+          "[persistence][elastic]") {
+    TempDir dir;
+    RedisServer redis(dir);
+    FakeElastic es;
+    es.fail_requests(std::vector<int>(12, 503));  // longer than this short run: it ends with ES still refusing
+    const std::vector<std::string> store_flags = {"--store.kind=elasticsearch", "--store.elasticsearch.url=" + es.url(),
+                                                  "--store.batch_size=250"};
+    std::vector<std::string> flags = store_flags;
+    flags.insert(flags.end(), {"--source.synthetic.count=1500", "--source.synthetic.rate=0", "--source.synthetic.seed=6"});
+    ChildProcess first = start_ingest(dir, "ingest", redis.port(), flags);
+    REQUIRE(first.wait_exit(60s) == 0);
+    std::string log = first.log_tail(100000);
+    INFO(log);
+    CHECK(es.has_template("birdwatch-tweets"));
+    CHECK(log.find("store write failed, spooling until it recovers") != std::string::npos);
+    CHECK(log.find("left_in_spool=1500") != std::string::npos);
+    CHECK(es.documents() == 0);
+
+    const std::string empty = dir.file("empty.ndjson");
+    std::ofstream{empty};
+    flags = store_flags;
+    flags.insert(flags.end(), {"--source.kind=replay", "--source.replay.path=" + empty});
+    ChildProcess second = start_ingest(dir, "ingest", redis.port(), flags);
+    REQUIRE(second.wait_exit(60s) == 0);
+    log = second.log_tail(100000);
+    CHECK(log.find("replaying the spool left by the last run\" records=1500") != std::string::npos);
+    CHECK(log.find("left_in_spool=0") != std::string::npos);
+    CHECK(es.documents() == 1500);
+    for (const auto& [id, ops] : es.index_ops()) CHECK(ops == 1);
 }

@@ -80,6 +80,11 @@ void ScriptServer::enqueue(const std::string& path, ScriptedResponse response) {
     scripts_[path].push_back(std::move(response));
 }
 
+void ScriptServer::set_handler(Handler handler) {
+    std::lock_guard lock(mutex_);
+    handler_ = std::move(handler);
+}
+
 std::vector<RecordedRequest> ScriptServer::requests() const {
     std::lock_guard lock(mutex_);
     return requests_;
@@ -141,6 +146,8 @@ void ScriptServer::handle(int fd) {
     }
 
     ScriptedResponse response{404, "text/plain", {"no scripted response left for this path\n"}, {}, false};
+    Handler handler;
+    bool scripted = false;
     {
         std::lock_guard lock(mutex_);
         const std::string path = request.target.substr(0, request.target.find('?'));
@@ -148,9 +155,12 @@ void ScriptServer::handle(int fd) {
         if (!queue.empty()) {
             response = std::move(queue.front());
             queue.pop_front();
+            scripted = true;
         }
+        handler = handler_;
         requests_.push_back(request);
     }
+    if (!scripted && handler) response = handler(request);
     changed_.notify_all();
 
     std::string reply = "HTTP/1.1 " + std::to_string(response.status) + " Scripted\r\nContent-Type: " +

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -42,6 +43,9 @@ public:
 
     // Scripts the next response for requests whose path (target before '?') is `path`.
     void enqueue(const std::string& path, ScriptedResponse response);
+    // Answers requests that have no scripted response (a stateful fake behind the script).
+    using Handler = std::function<ScriptedResponse(const RecordedRequest&)>;
+    void set_handler(Handler handler);
     std::vector<RecordedRequest> requests() const;
     bool wait_for_requests(std::size_t count, std::chrono::milliseconds timeout) const;
 
@@ -54,6 +58,7 @@ private:
     mutable std::mutex mutex_;
     mutable std::condition_variable changed_;
     std::map<std::string, std::deque<ScriptedResponse>> scripts_;
+    Handler handler_;
     std::vector<RecordedRequest> requests_;
     bool stopping_ = false;
     std::vector<std::thread> connections_;
