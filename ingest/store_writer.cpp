@@ -1,5 +1,6 @@
 #include "ingest/store_writer.h"
 
+#include "common/clock.h"
 #include "common/tweet_parser.h"
 
 namespace birdwatch {
@@ -27,6 +28,10 @@ StoreWriter::StoreWriter(StoreWriterOptions options, BoundedChannel<StoredTweet>
                      [this] { return static_cast<double>(spool_.pending_records()); });
     metrics.gauge_fn("birdwatch_store_spool_bytes", "Bytes in the spool not yet in the store",
                      [this] { return static_cast<double>(spool_.pending_bytes()); });
+    metrics.gauge_fn("birdwatch_store_spool_oldest_seconds", "Age of the spool's backlog (0 when empty)", [this] {
+        const std::int64_t since = backlog_since_ms_.load();
+        return since == 0 || spool_.pending_records() == 0 ? 0.0 : static_cast<double>(now_epoch_ms() - since) / 1000.0;
+    });
     metrics.gauge_fn("birdwatch_store_queue_depth", "Tweets waiting for the store writer",
                      [this] { return static_cast<double>(in_.size()); });
 }
@@ -50,11 +55,13 @@ bool StoreWriter::store_batch(std::span<const StoredTweet> batch) {
         stored_.inc(batch.size() - status.rejections.size());
         batches_.inc();
         if (outage_logged_) log_->info("msg=\"store is back, backlog replaying\" spooled={}", spool_.pending_records());
+        if (spool_.pending_records() <= batch.size()) backlog_since_ms_ = 0;
         outage_logged_ = false;
         backoff_.reset();
         return true;
     }
     store_failures_.inc();
+    if (backlog_since_ms_.load() == 0) backlog_since_ms_ = now_epoch_ms();
     retry_at_ = Clock::now() + backoff_.next();
     if (!outage_logged_)
         log_->warn("msg=\"store write failed, spooling until it recovers\" error=\"{}\"", status.message);
@@ -120,7 +127,16 @@ void StoreWriter::run() {
     while (true) {
         batch.clear();
         in_.pop_batch(batch, options_.batch_size, options_.batch_wait);
-        if (!batch.empty()) accept(batch);
+        // Cut by bytes too: one oversized batch becomes several.
+        for (std::size_t from = 0; from < batch.size();) {
+            std::size_t to = from, bytes = 0;
+            while (to < batch.size() && (to == from || bytes + batch[to].json.size() <= options_.batch_max_bytes))
+                bytes += batch[to++].json.size();
+            std::vector<StoredTweet> part(std::make_move_iterator(batch.begin() + static_cast<std::ptrdiff_t>(from)),
+                                          std::make_move_iterator(batch.begin() + static_cast<std::ptrdiff_t>(to)));
+            accept(part);
+            from = to;
+        }
         replay_backlog();
         if (options_.retention && Clock::now() >= next_retention) {
             options_.retention();

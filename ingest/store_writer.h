@@ -12,6 +12,7 @@
 #include "common/store/tweet_store.h"
 #include "ingest/spool.h"
 
+#include <atomic>
 #include <functional>
 #include <thread>
 
@@ -19,6 +20,7 @@ namespace birdwatch {
 
 struct StoreWriterOptions {
     std::size_t batch_size = 1000;
+    std::size_t batch_max_bytes = 8 << 20;  // a batch is also cut by size (ES advises well under tens of MB)
     std::chrono::milliseconds batch_wait{50};
     std::chrono::milliseconds retention_interval{60000};
     std::function<void()> retention;  // empty: the backend needs none
@@ -49,6 +51,7 @@ private:
     Backoff backoff_;
     std::chrono::steady_clock::time_point retry_at_{};
     bool outage_logged_ = false;
+    std::atomic<std::int64_t> backlog_since_ms_{0};  // when the spool last went from empty to holding a backlog
 
     Counter& accepted_;
     Counter& stored_;

@@ -139,7 +139,7 @@ TEST_CASE("ingest with store.kind=elasticsearch: while ElasticSearch refuses, tw
     FakeElastic es;
     es.fail_requests(std::vector<int>(12, 503));  // longer than this short run: it ends with ES still refusing
     const std::vector<std::string> store_flags = {"--store.kind=elasticsearch", "--store.elasticsearch.url=" + es.url(),
-                                                  "--store.batch_size=250"};
+                                                  "--store.batch_size=250", "--store.batch_max_bytes=20000"};
     std::vector<std::string> flags = store_flags;
     flags.insert(flags.end(), {"--source.synthetic.count=1500", "--source.synthetic.rate=0", "--source.synthetic.seed=6"});
     ChildProcess first = start_ingest(dir, "ingest", redis.port(), flags);
@@ -162,4 +162,9 @@ TEST_CASE("ingest with store.kind=elasticsearch: while ElasticSearch refuses, tw
     CHECK(log.find("left_in_spool=0") != std::string::npos);
     CHECK(es.documents() == 1500);
     for (const auto& [id, ops] : es.index_ops()) CHECK(ops == 1);
+    // Batches were cut at 20,000 bytes of tweets (about 40 synthetic ones), not 250 tweets.
+    std::size_t successful_bulks = 0;
+    for (const auto& r : es.requests())
+        if (r.target == "/_bulk") successful_bulks += 1;
+    CHECK(successful_bulks >= 1500 / 45);
 }
