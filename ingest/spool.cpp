@@ -158,8 +158,8 @@ bool Spool::append(std::span<const std::string> records, std::string& error) {
     return true;
 }
 
-std::size_t Spool::read(std::vector<std::string>& out, std::size_t max) {
-    std::size_t n = 0;
+std::size_t Spool::read(std::vector<std::string>& out, std::size_t max, std::size_t max_bytes) {
+    std::size_t n = 0, bytes = 0;
     std::string record;
     while (n < max && read_records_ < pending_records_) {
         if (read_fd_segment_ != read_.segment) {
@@ -172,9 +172,11 @@ std::size_t Spool::read(std::vector<std::string>& out, std::size_t max) {
             read_ = {read_.segment + 1, 0};          // the next segment continues the log
             continue;
         }
+        if (n > 0 && bytes + record.size() > max_bytes) break;  // left for the next read
         read_.offset += header_bytes + record.size();
         ++read_records_;
         read_bytes_ += record.size();
+        bytes += record.size();
         out.push_back(std::move(record));
         ++n;
     }

@@ -10,6 +10,7 @@
 // (a crash mid-write) is cut off on open.
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -34,8 +35,9 @@ public:
 
     // Appends the records; false (with `error`) when the disk refuses.
     bool append(std::span<const std::string> records, std::string& error);
-    // Reads up to `max` records after what was read or committed already.
-    std::size_t read(std::vector<std::string>& out, std::size_t max);
+    // Reads up to `max` records (and, past the first, `max_bytes` bytes) after what was
+    // read or committed already.
+    std::size_t read(std::vector<std::string>& out, std::size_t max, std::size_t max_bytes = SIZE_MAX);
     // Everything read so far is safely stored elsewhere: move the checkpoint past it.
     bool commit(std::string& error);
     // Rewinds reading to the checkpoint (after a failed store write).

@@ -100,7 +100,7 @@ void StoreWriter::replay_backlog() {
     while (spool_.pending_records() > 0 && Clock::now() >= retry_at_) {
         records.clear();
         spool_.rewind();
-        if (spool_.read(records, options_.batch_size) == 0) break;
+        if (spool_.read(records, options_.batch_size, options_.batch_max_bytes) == 0) break;
         batch.clear();
         for (auto& json : records) {
             tweets.clear();

@@ -40,6 +40,10 @@ TEST_CASE("spool: records come back in order across segments, commit and rewind 
     CHECK(again == records(0, 40));
     REQUIRE(spool.commit(error));
     CHECK(spool.pending_records() == 210);
+    std::vector<std::string> small;
+    CHECK(spool.read(small, 100, 20) == 1);  // 12 + 13 bytes > 20: the limit stops the read after one record
+    CHECK(spool.read(small, 100, 1) == 1);   // and never before one
+    spool.rewind();
     CHECK(read_all(spool) == records(40, 250));
     REQUIRE(spool.commit(error));
     CHECK(spool.pending_records() == 0);
