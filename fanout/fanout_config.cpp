@@ -18,7 +18,16 @@ ConfigSpec fanout_config_spec() {
                   {"events_channel", "birdwatch:query-events"}, {"lease_ttl_ms", 30000}, {"refresh_ms", 10000}}},
                 {"websocket", {{"max_message_bytes", 16384}, {"max_queue_bytes", 4194304}, {"max_subscriptions", 16}}},
                 {"shutdown", {{"drain_ms", 5000}}},
-            }};
+                {"store",
+                 {{"kind", "none"},
+                  {"sqlite", {{"path", "birdwatch.db"}}},
+                  {"elasticsearch",
+                   {{"url", "http://127.0.0.1:9200"}, {"index", "birdwatch-tweets"}, {"username", ""},
+                    {"password", ""}, {"api_key", ""}, {"timeout_ms", 10000}}},
+                  {"threads", 2},
+                  {"max_page", 100}}},
+            },
+            {"redis.password", "store.elasticsearch.password", "store.elasticsearch.api_key"}};
 }
 
 FanoutConfig to_fanout_config(const nlohmann::json& v) {
@@ -43,6 +52,21 @@ FanoutConfig to_fanout_config(const nlohmann::json& v) {
     if (c.registrar.refresh >= c.registrar.lease_ttl || c.registrar.refresh.count() <= 0)
         throw ConfigError("registry.refresh_ms must be positive and shorter than registry.lease_ttl_ms");
     c.drain = std::chrono::milliseconds(v["shutdown"]["drain_ms"].get<int>());
+    const auto& store = v["store"];
+    c.store_kind = store["kind"];
+    if (c.store_kind != "none" && c.store_kind != "sqlite" && c.store_kind != "elasticsearch")
+        throw ConfigError("store.kind must be \"none\", \"sqlite\" or \"elasticsearch\", got \"" + c.store_kind + "\"");
+    c.sqlite = {store["sqlite"]["path"], true};
+    const auto& es = store["elasticsearch"];
+    c.elastic.url = es["url"];
+    c.elastic.index = es["index"];
+    c.elastic.username = es["username"];
+    c.elastic.password = es["password"];
+    c.elastic.api_key = es["api_key"];
+    c.elastic.timeout_ms = es["timeout_ms"];
+    c.elastic.max_attempts = 1;  // a reader answers now or reports the store unavailable
+    c.store_threads = store["threads"];
+    c.max_page = std::max<std::size_t>(1, store["max_page"].get<std::size_t>());
     return c;
 }
 

@@ -3,6 +3,8 @@
 #include "common/redis_connection.h"
 #include "fanout/query_registrar.h"
 #include "fanout/server.h"
+#include "common/store/elastic_store.h"
+#include "common/store/sqlite_store.h"
 
 #include <chrono>
 #include <string>
@@ -15,6 +17,11 @@ struct FanoutConfig {
     std::string channel;
     ServerOptions server;
     RegistrarOptions registrar;
+    std::string store_kind;  // "none" | "sqlite" | "elasticsearch"
+    SqliteOptions sqlite;    // opened read-only
+    ElasticOptions elastic;
+    int store_threads = 2;
+    std::size_t max_page = 100;
     std::chrono::milliseconds drain{5000};
 };
 

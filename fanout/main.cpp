@@ -12,6 +12,7 @@
 #include "fanout/hub.h"
 #include "fanout/query_registrar.h"
 #include "fanout/server.h"
+#include "fanout/store_reader.h"
 
 #include <cstdlib>
 #include <iostream>
@@ -39,7 +40,17 @@ int main(int argc, char** argv) {
         [&](const std::string& qid) { registrar.release(qid); });
     RedisSubscriber subscriber(config.redis, config.channel,
                                [&hub](std::string payload) { hub.publish(std::move(payload)); }, metrics);
-    Server server(config.server, hub, metrics, [&subscriber] { return subscriber.subscribed(); });
+    std::unique_ptr<StoreReader> store;
+    if (config.store_kind != "none") {
+        StoreReaderOptions reader{[&config]() -> std::unique_ptr<TweetStore> {
+                                      if (config.store_kind == "sqlite") return std::make_unique<SqliteStore>(config.sqlite);
+                                      return std::make_unique<ElasticStore>(config.elastic);
+                                  },
+                                  config.store_threads, 1000, config.max_page};
+        store = std::make_unique<StoreReader>(std::move(reader), metrics);
+        store->start();
+    }
+    Server server(config.server, hub, store.get(), metrics, [&subscriber] { return subscriber.subscribed(); });
     try {
         server.start();
     } catch (const std::exception& e) {
@@ -58,6 +69,7 @@ int main(int argc, char** argv) {
     server.drain_and_stop(config.drain);
     subscriber.stop();
     registrar.stop();
+    if (store) store->stop();
     spdlog::info("msg=\"stopped\"");
     return 0;
 }

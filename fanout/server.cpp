@@ -25,6 +25,7 @@ using namespace std::chrono_literals;
 
 struct HttpContext {
     Hub& hub;
+    StoreReader* store;
     MetricsRegistry& metrics;
     std::function<bool()> ready;
     std::atomic<bool>& draining;
@@ -67,7 +68,7 @@ private:
         if (beast::websocket::is_upgrade(req)) {
             if (req.target() == "/ws" && !context_.draining) {
                 stream_.expires_never();
-                start_websocket_session(stream_.release_socket(), std::move(req), context_.hub,
+                start_websocket_session(stream_.release_socket(), std::move(req), context_.hub, context_.store,
                                         context_.session_options, context_.session_metrics);
                 return;
             }
@@ -109,10 +110,10 @@ private:
 }  // namespace
 
 struct Server::Impl {
-    Impl(ServerOptions opts, Hub& hub, MetricsRegistry& metrics, std::function<bool()> ready)
+    Impl(ServerOptions opts, Hub& hub, StoreReader* store, MetricsRegistry& metrics, std::function<bool()> ready)
         : options(std::move(opts)),
           session_metrics(metrics),
-          context{hub, metrics, std::move(ready), draining, options.session, session_metrics},
+          context{hub, store, metrics, std::move(ready), draining, options.session, session_metrics},
           acceptor(net::make_strand(io)),
           log(make_logger("server")),
           accepted(metrics.counter("birdwatch_fanout_accepted_total", "TCP connections accepted")) {}
@@ -143,8 +144,9 @@ struct Server::Impl {
     Counter& accepted;
 };
 
-Server::Server(ServerOptions options, Hub& hub, MetricsRegistry& metrics, std::function<bool()> ready)
-    : impl_(std::make_unique<Impl>(std::move(options), hub, metrics, std::move(ready))) {}
+Server::Server(ServerOptions options, Hub& hub, StoreReader* store, MetricsRegistry& metrics,
+               std::function<bool()> ready)
+    : impl_(std::make_unique<Impl>(std::move(options), hub, store, metrics, std::move(ready))) {}
 
 Server::~Server() {
     if (!impl_->threads.empty()) drain_and_stop(0ms);

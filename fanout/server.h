@@ -22,8 +22,8 @@ struct ServerOptions {
 
 class Server {
 public:
-    // `ready` answers /readyz (e.g. "Redis subscription active").
-    Server(ServerOptions options, Hub& hub, MetricsRegistry& metrics, std::function<bool()> ready);
+    // `ready` answers /readyz (e.g. "Redis subscription active"); `store` may be null.
+    Server(ServerOptions options, Hub& hub, StoreReader* store, MetricsRegistry& metrics, std::function<bool()> ready);
     ~Server();
 
     // Binds and starts serving; throws std::system_error if the address cannot be bound.

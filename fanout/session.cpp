@@ -14,6 +14,7 @@
 
 #include <deque>
 #include <optional>
+#include <unordered_map>
 
 namespace birdwatch {
 
@@ -62,8 +63,9 @@ Frame query_reply(std::string_view type, const std::string& qid, const std::stri
 // member runs on the connection's strand; deliver()/close() hop onto it.
 class WebSocketSession final : public Recipient, public std::enable_shared_from_this<WebSocketSession> {
 public:
-    WebSocketSession(net::ip::tcp::socket socket, Hub& hub, const SessionOptions& options, SessionMetrics& metrics)
-        : ws_(std::move(socket)), hub_(hub), options_(options), metrics_(metrics) {}
+    WebSocketSession(net::ip::tcp::socket socket, Hub& hub, StoreReader* store, const SessionOptions& options,
+                     SessionMetrics& metrics)
+        : ws_(std::move(socket)), hub_(hub), store_(store), options_(options), metrics_(metrics) {}
 
     ~WebSocketSession() override { metrics_.queued_bytes.add(-static_cast<std::int64_t>(queued_bytes_)); }
 
@@ -108,7 +110,7 @@ private:
         metrics_.messages_received.inc();
         const std::string text = beast::buffers_to_string(buffer_.data());
         buffer_.consume(buffer_.size());
-        enqueue(answer(text));
+        if (Frame reply = answer(text)) enqueue(reply);  // store requests answer later, via deliver()
         read();
     }
 
@@ -129,6 +131,7 @@ private:
                 return error("too_many_subscriptions",
                              "at most " + std::to_string(options_.max_subscriptions) + " subscriptions per connection");
             hub_.subscribe(this, parse.query->id, parse.query->canonical);
+            queries_[parse.query->id] = parse.query->canonical;
             return query_reply("subscribed", parse.query->id, &parse.query->canonical);
         }
         if (*type == "unsubscribe") {
@@ -137,10 +140,66 @@ private:
                 return error("bad_message", "unsubscribe needs a \"qid\" string");
             if (!hub_.unsubscribe(this, qid->get<std::string>()))
                 return error("not_subscribed", "this connection holds no subscription " + qid->get<std::string>());
+            queries_.erase(qid->get<std::string>());
             return query_reply("unsubscribed", qid->get<std::string>(), nullptr);
         }
+        if (*type == "history" || *type == "resume" || *type == "get") return ask_store(*type, message);
         return error("unknown_type", "unknown message type \"" + type->get<std::string>() +
-                                         "\" (expected subscribe or unsubscribe)");
+                                         "\" (expected subscribe, unsubscribe, history, resume or get)");
+    }
+
+    // Store reads answer asynchronously: the reply arrives through deliver().
+    Frame ask_store(const std::string& type, const nlohmann::json& message) {
+        if (!store_) return error("no_store", "this replica has no store configured");
+        auto text_field = [&](const char* name) -> std::optional<std::string> {
+            const auto it = message.find(name);
+            if (it == message.end() || it->is_null()) return std::string();
+            if (!it->is_string()) return std::nullopt;
+            return it->get<std::string>();
+        };
+        StoreReader::Reply reply = [self = shared_from_this()](std::string frame) {
+            self->deliver(std::make_shared<const std::string>(std::move(frame)));
+        };
+        bool queued = false;
+        if (type == "get") {
+            const auto id = text_field("id");
+            if (!id || id->empty()) return error("bad_message", "get needs an \"id\" string");
+            queued = store_->get(*id, std::move(reply));
+        } else {
+            const auto qid = text_field("qid");
+            const auto position = text_field(type == "history" ? "before" : "since_id");
+            if (!qid || !position) return error("bad_message", type + " needs string fields");
+            std::string canonical;
+            std::string id = *qid;
+            if (qid->empty()) {  // history may name a query instead of a subscription
+                const auto query = text_field("query");
+                if (type != "history" || !query || query->empty())
+                    return error("bad_message", type + " needs the \"qid\" of a subscription" +
+                                                    (type == "history" ? " or a \"query\"" : ""));
+                const QueryParse parse = parse_query(*query);
+                if (!parse.query) return error("bad_query", parse.error.message, parse.error.position);
+                canonical = parse.query->canonical;
+                id = parse.query->id;
+            } else {
+                const auto held = queries_.find(*qid);
+                if (held == queries_.end())
+                    return error("not_subscribed", "this connection holds no subscription " + *qid);
+                canonical = held->second;
+            }
+            if (type == "history") {
+                std::size_t size = 20;
+                if (const auto it = message.find("size"); it != message.end()) {
+                    if (!it->is_number_unsigned() || it->get<std::size_t>() == 0)
+                        return error("bad_message", "history size must be a positive integer");
+                    size = it->get<std::size_t>();
+                }
+                queued = store_->history(id, canonical, size, *position, std::move(reply));
+            } else {
+                queued = store_->resume(id, canonical, *position, std::move(reply));
+            }
+        }
+        if (!queued) return error("busy", "too many store requests in flight, try again shortly");
+        return nullptr;
     }
 
     Frame error(std::string_view code, std::string_view message, std::optional<std::size_t> position = {}) {
@@ -190,6 +249,7 @@ private:
 
     websocket::stream<beast::tcp_stream> ws_;
     Hub& hub_;
+    StoreReader* store_;
     const SessionOptions& options_;
     SessionMetrics& metrics_;
     beast::flat_buffer buffer_;
@@ -197,13 +257,14 @@ private:
     std::size_t queued_bytes_ = 0;
     bool writing_ = false;
     bool closing_ = false;
+    std::unordered_map<std::string, std::string> queries_;  // this connection's subscriptions: qid -> canonical
 };
 
 }  // namespace
 
 void start_websocket_session(net::ip::tcp::socket socket, beast::http::request<beast::http::string_body> upgrade,
-                             Hub& hub, const SessionOptions& options, SessionMetrics& metrics) {
-    std::make_shared<WebSocketSession>(std::move(socket), hub, options, metrics)->run(std::move(upgrade));
+                             Hub& hub, StoreReader* store, const SessionOptions& options, SessionMetrics& metrics) {
+    std::make_shared<WebSocketSession>(std::move(socket), hub, store, options, metrics)->run(std::move(upgrade));
 }
 
 }  // namespace birdwatch

@@ -4,6 +4,7 @@
 
 #include "common/metrics.h"
 #include "fanout/hub.h"
+#include "fanout/store_reader.h"
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/http/message.hpp>
@@ -32,8 +33,9 @@ struct SessionMetrics {
 
 // Completes the WebSocket handshake for an upgrade request and runs the session
 // until either side closes it.
+// `store` may be null (no store configured): history, resume and get then answer `no_store`.
 void start_websocket_session(boost::asio::ip::tcp::socket socket,
                              boost::beast::http::request<boost::beast::http::string_body> upgrade, Hub& hub,
-                             const SessionOptions& options, SessionMetrics& metrics);
+                             StoreReader* store, const SessionOptions& options, SessionMetrics& metrics);
 
 }  // namespace birdwatch

@@ -216,7 +216,9 @@ TEST_CASE("client protocol: subscribe, unsubscribe, and an error reply (not a di
     CHECK(ask(R"({"query":"x"})")["code"] == "bad_message");
     CHECK(ask(R"({"type":"subscribe"})")["code"] == "bad_message");
     CHECK(ask(R"({"type":"subscribe","query":42})")["code"] == "bad_message");
-    CHECK(ask(R"({"type":"dance"})")["message"] == "unknown message type \"dance\" (expected subscribe or unsubscribe)");
+    CHECK(ask(R"({"type":"dance"})")["message"] ==
+          "unknown message type \"dance\" (expected subscribe, unsubscribe, history, resume or get)");
+    CHECK(ask(R"({"type":"history","query":"cats"})")["code"] == "no_store");  // this replica runs without a store
     CHECK(ask(R"({"type":"unsubscribe","qid":"qnope"})")["code"] == "not_subscribed");
     CHECK(ask(R"({"type":"subscribe","query":"birds"})")["type"] == "subscribed");
     CHECK(ask(R"({"type":"subscribe","query":"fish"})")["code"] == "too_many_subscriptions");
@@ -225,7 +227,7 @@ TEST_CASE("client protocol: subscribe, unsubscribe, and an error reply (not a di
     CHECK(reply["qid"] == qid);
     CHECK(ask(R"({"type":"subscribe","query":"fish"})")["type"] == "subscribed");
     CHECK(client.is_open());
-    CHECK(http_get(port, "/metrics").body.find("birdwatch_fanout_client_errors_total 9") != std::string::npos);
+    CHECK(http_get(port, "/metrics").body.find("birdwatch_fanout_client_errors_total 10") != std::string::npos);
 
     WsClient oversized(io);
     REQUIRE(oversized.connect(port));
