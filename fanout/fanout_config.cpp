@@ -16,7 +16,11 @@ ConfigSpec fanout_config_spec() {
                 {"registry",
                  {{"queries_key", "birdwatch:queries"}, {"leases_key", "birdwatch:leases"},
                   {"events_channel", "birdwatch:query-events"}, {"lease_ttl_ms", 30000}, {"refresh_ms", 10000}}},
-                {"websocket", {{"max_message_bytes", 16384}, {"max_queue_bytes", 4194304}, {"max_subscriptions", 16}}},
+                {"websocket",
+                 {{"max_message_bytes", 16384}, {"max_queue_bytes", 4194304}, {"max_subscriptions", 16},
+                  {"max_connections", 10000}, {"allowed_origins", nlohmann::json::array()}, {"token", ""},
+                  {"messages_per_second", 20.0}, {"message_burst", 40.0}, {"error_budget", 50},
+                  {"slow_close_ms", 10000}, {"idle_timeout_ms", 300000}}},
                 {"shutdown", {{"drain_ms", 5000}}},
                 {"store",
                  {{"kind", "none"},
@@ -27,7 +31,7 @@ ConfigSpec fanout_config_spec() {
                   {"threads", 2},
                   {"max_page", 100}}},
             },
-            {"redis.password", "store.elasticsearch.password", "store.elasticsearch.api_key"}};
+            {"redis.password", "store.elasticsearch.password", "store.elasticsearch.api_key", "websocket.token"}};
 }
 
 FanoutConfig to_fanout_config(const nlohmann::json& v) {
@@ -43,7 +47,19 @@ FanoutConfig to_fanout_config(const nlohmann::json& v) {
     c.server.threads = v["http"]["threads"];
     c.server.session.max_message_bytes = v["websocket"]["max_message_bytes"];
     c.server.session.max_queue_bytes = v["websocket"]["max_queue_bytes"];
-    c.server.session.max_subscriptions = v["websocket"]["max_subscriptions"];
+    const auto& ws = v["websocket"];
+    c.server.session.max_subscriptions = ws["max_subscriptions"];
+    c.server.session.messages_per_second = ws["messages_per_second"];
+    c.server.session.message_burst = std::max(1.0, ws["message_burst"].get<double>());
+    c.server.session.error_budget = std::max<std::size_t>(1, ws["error_budget"].get<std::size_t>());
+    c.server.session.slow_close_after = std::chrono::milliseconds(ws["slow_close_ms"].get<int>());
+    c.server.session.idle_timeout = std::chrono::milliseconds(ws["idle_timeout_ms"].get<int>());
+    c.server.max_connections = ws["max_connections"];
+    c.server.token = ws["token"];
+    for (const auto& origin : ws["allowed_origins"]) {
+        if (!origin.is_string()) throw ConfigError("websocket.allowed_origins must be a list of strings");
+        c.server.allowed_origins.push_back(origin);
+    }
     const auto& reg = v["registry"];
     c.registrar.redis = c.redis;
     c.registrar.keys = {reg["queries_key"], reg["leases_key"], reg["events_channel"]};

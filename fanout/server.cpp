@@ -26,6 +26,10 @@ using namespace std::chrono_literals;
 struct HttpContext {
     Hub& hub;
     StoreReader* store;
+    const ServerOptions& options;
+    Counter& refused_capacity;
+    Counter& refused_origin;
+    Counter& refused_token;
     MetricsRegistry& metrics;
     std::function<bool()> ready;
     std::atomic<bool>& draining;
@@ -66,16 +70,50 @@ private:
         if (ec) return;  // closed, timed out, or unparsable: nothing useful to answer
         http::request<http::string_body> req = parser_->release();
         if (beast::websocket::is_upgrade(req)) {
-            if (req.target() == "/ws" && !context_.draining) {
-                stream_.expires_never();
-                start_websocket_session(stream_.release_socket(), std::move(req), context_.hub, context_.store,
-                                        context_.session_options, context_.session_metrics);
-                return;
+            const std::string_view target = req.target();
+            const std::string_view path = target.substr(0, target.find('?'));
+            if (path != "/ws") return send(respond(req, http::status::not_found, "WebSocket endpoint is /ws\n"));
+            if (context_.draining) return send(respond(req, http::status::service_unavailable, "draining\n"));
+            if (context_.hub.size() >= context_.options.max_connections) {
+                context_.refused_capacity.inc();
+                return send(respond(req, http::status::service_unavailable, "too many connections on this replica\n"));
             }
-            return send(respond(req, context_.draining ? http::status::service_unavailable : http::status::not_found,
-                                "WebSocket endpoint is /ws\n"));
+            if (!origin_allowed(req)) {
+                context_.refused_origin.inc();
+                return send(respond(req, http::status::forbidden, "origin not allowed\n"));
+            }
+            if (!token_valid(req, target)) {
+                context_.refused_token.inc();
+                return send(respond(req, http::status::unauthorized, "missing or wrong token\n"));
+            }
+            stream_.expires_never();
+            start_websocket_session(stream_.release_socket(), std::move(req), context_.hub, context_.store,
+                                    context_.session_options, context_.session_metrics);
+            return;
         }
         send(route(req));
+    }
+
+    bool origin_allowed(const http::request<http::string_body>& req) const {
+        const auto& allowed = context_.options.allowed_origins;
+        if (allowed.empty()) return true;
+        const auto origin = req[http::field::origin];
+        return std::find(allowed.begin(), allowed.end(), std::string(origin)) != allowed.end();
+    }
+
+    bool token_valid(const http::request<http::string_body>& req, std::string_view target) const {
+        const std::string& token = context_.options.token;
+        if (token.empty()) return true;
+        std::string offered;
+        const auto auth = req[http::field::authorization];
+        if (auth.starts_with("Bearer ")) offered = std::string(auth.substr(7));
+        if (const auto at = target.find("token="); offered.empty() && at != std::string_view::npos)
+            offered = std::string(target.substr(at + 6, target.find('&', at) - at - 6));
+        // Compare in constant time: the token is a shared secret.
+        unsigned char diff = offered.size() != token.size();
+        for (std::size_t i = 0; i < token.size(); ++i)
+            diff |= static_cast<unsigned char>(token[i] ^ (i < offered.size() ? offered[i] : 0));
+        return diff == 0;
     }
 
     http::response<http::string_body> route(const http::request<http::string_body>& req) {
@@ -113,7 +151,14 @@ struct Server::Impl {
     Impl(ServerOptions opts, Hub& hub, StoreReader* store, MetricsRegistry& metrics, std::function<bool()> ready)
         : options(std::move(opts)),
           session_metrics(metrics),
-          context{hub, store, metrics, std::move(ready), draining, options.session, session_metrics},
+          refused_capacity(metrics.counter("birdwatch_fanout_upgrades_refused_total", "WebSocket upgrades refused",
+                                           R"(reason="capacity")")),
+          refused_origin(metrics.counter("birdwatch_fanout_upgrades_refused_total", "WebSocket upgrades refused",
+                                         R"(reason="origin")")),
+          refused_token(metrics.counter("birdwatch_fanout_upgrades_refused_total", "WebSocket upgrades refused",
+                                        R"(reason="token")")),
+          context{hub,          store,          options,         refused_capacity, refused_origin, refused_token,
+                  metrics,      std::move(ready), draining,      options.session,  session_metrics},
           acceptor(net::make_strand(io)),
           log(make_logger("server")),
           accepted(metrics.counter("birdwatch_fanout_accepted_total", "TCP connections accepted")) {}
@@ -132,6 +177,9 @@ struct Server::Impl {
     }
 
     ServerOptions options;
+    Counter& refused_capacity;
+    Counter& refused_origin;
+    Counter& refused_token;
     std::atomic<bool> draining{false};
     unsigned short bound_port = 0;
     SessionMetrics session_metrics;

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace birdwatch {
 
@@ -17,6 +18,9 @@ struct ServerOptions {
     std::string address = "127.0.0.1";
     unsigned short port = 8080;
     int threads = 0;  // 0 = one per core
+    std::size_t max_connections = 10000;
+    std::vector<std::string> allowed_origins;  // empty: any Origin
+    std::string token;                         // when set, upgrades need "Authorization: Bearer <token>" or ?token=
     SessionOptions session;
 };
 

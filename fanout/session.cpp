@@ -29,6 +29,11 @@ SessionMetrics::SessionMetrics(MetricsRegistry& m)
                                "Frames dropped from a slow client's full send queue")),
       messages_received(m.counter("birdwatch_fanout_client_messages_total", "Messages received from clients")),
       client_errors(m.counter("birdwatch_fanout_client_errors_total", "Error replies sent to clients")),
+      rate_limited(m.counter("birdwatch_fanout_rate_limited_total", "Client messages refused by the rate limit")),
+      budget_closes(m.counter("birdwatch_fanout_error_budget_closes_total",
+                              "Connections closed (1008) after spending their error budget")),
+      slow_closes(m.counter("birdwatch_fanout_slow_client_closes_total",
+                            "Connections closed (1013) for staying over the send queue limit")),
       queued_bytes(m.gauge("birdwatch_fanout_queued_bytes", "Bytes waiting in client send queues")) {}
 
 namespace {
@@ -65,12 +70,15 @@ class WebSocketSession final : public Recipient, public std::enable_shared_from_
 public:
     WebSocketSession(net::ip::tcp::socket socket, Hub& hub, StoreReader* store, const SessionOptions& options,
                      SessionMetrics& metrics)
-        : ws_(std::move(socket)), hub_(hub), store_(store), options_(options), metrics_(metrics) {}
+        : ws_(std::move(socket)), hub_(hub), store_(store), options_(options), metrics_(metrics),
+          tokens_(options.message_burst) {}
 
     ~WebSocketSession() override { metrics_.queued_bytes.add(-static_cast<std::int64_t>(queued_bytes_)); }
 
     void run(beast::http::request<beast::http::string_body> upgrade) {
-        ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+        auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
+        timeouts.idle_timeout = options_.idle_timeout;  // Beast pings at half of it, closes after it
+        ws_.set_option(timeouts);
         ws_.set_option(websocket::stream_base::decorator(
             [](websocket::response_type& res) { res.set(beast::http::field::server, "birdwatch-fanout"); }));
         ws_.read_message_max(options_.max_message_bytes);
@@ -86,7 +94,8 @@ public:
         net::post(ws_.get_executor(), [self = shared_from_this(), code] {
             if (self->closing_) return;
             self->closing_ = true;
-            self->ws_.async_close(websocket::close_reason(code), [self](beast::error_code) {});
+            // The read loop may have stopped (error budget), so leaving the hub cannot wait for it.
+            self->ws_.async_close(websocket::close_reason(code), [self](beast::error_code) { self->hub_.leave(self.get()); });
         });
     }
 
@@ -110,7 +119,12 @@ private:
         metrics_.messages_received.inc();
         const std::string text = beast::buffers_to_string(buffer_.data());
         buffer_.consume(buffer_.size());
-        if (Frame reply = answer(text)) enqueue(reply);  // store requests answer later, via deliver()
+        if (Frame reply = within_rate() ? answer(text) : refuse_rate()) enqueue(reply);  // store reads reply later
+        if (errors_ >= options_.error_budget) {
+            metrics_.budget_closes.inc();
+            close(static_cast<unsigned short>(websocket::close_code::policy_error));
+            return;
+        }
         read();
     }
 
@@ -204,17 +218,51 @@ private:
 
     Frame error(std::string_view code, std::string_view message, std::optional<std::size_t> position = {}) {
         metrics_.client_errors.inc();
+        ++errors_;
         return error_reply(code, message, position);
+    }
+
+    // A token bucket per connection: a burst is fine, a flood is answered, not served.
+    bool within_rate() {
+        const auto now = std::chrono::steady_clock::now();
+        tokens_ = std::min(options_.message_burst,
+                           tokens_ + std::chrono::duration<double>(now - refilled_).count() * options_.messages_per_second);
+        refilled_ = now;
+        if (tokens_ < 1) return false;
+        tokens_ -= 1;
+        return true;
+    }
+
+    Frame refuse_rate() {
+        metrics_.rate_limited.inc();
+        return error("rate_limited", "more than " + std::to_string(static_cast<int>(options_.messages_per_second)) +
+                                         " messages per second; slow down");
     }
 
     void enqueue(const Frame& frame) {
         if (closing_) return;
         // Bounded memory: drop the oldest frames not yet being written.
         const std::size_t first_droppable = writing_ ? 1 : 0;
+        bool over = false;
         while (queue_.size() > first_droppable && queued_bytes_ + frame->size() > options_.max_queue_bytes) {
             release(queue_[first_droppable]->size());
             queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(first_droppable));
             metrics_.frames_dropped.inc();
+            over = true;
+        }
+        // Over the limit from the first drop until the queue drains below half of it. A client
+        // that stays over for slow_close_after is not coming back: let it go.
+        const auto now = std::chrono::steady_clock::now();
+        if (over && !over_since_) over_since_ = now;
+        if (over_since_ && queued_bytes_ < options_.max_queue_bytes / 2) over_since_.reset();
+        if (over_since_ && now - *over_since_ >= options_.slow_close_after) {
+            // It does not read, so a close frame (1013) would never reach it: drop the connection.
+            metrics_.slow_closes.inc();
+            closing_ = true;
+            beast::error_code ignored;
+            beast::get_lowest_layer(ws_).socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
+            beast::get_lowest_layer(ws_).socket().close(ignored);
+            return;
         }
         queue_.push_back(frame);
         queued_bytes_ += frame->size();
@@ -258,6 +306,10 @@ private:
     bool writing_ = false;
     bool closing_ = false;
     std::unordered_map<std::string, std::string> queries_;  // this connection's subscriptions: qid -> canonical
+    std::size_t errors_ = 0;
+    double tokens_ = 0;
+    std::chrono::steady_clock::time_point refilled_ = std::chrono::steady_clock::now();
+    std::optional<std::chrono::steady_clock::time_point> over_since_;
 };
 
 }  // namespace

@@ -19,6 +19,11 @@ struct SessionOptions {
     std::size_t max_message_bytes = 16 * 1024;       // incoming
     std::size_t max_queue_bytes = 4 * 1024 * 1024;   // outgoing, per connection
     std::size_t max_subscriptions = 16;              // per connection
+    double messages_per_second = 20;                 // per connection, token bucket...
+    double message_burst = 40;                       // ...of this depth
+    std::size_t error_budget = 50;                   // error replies before the connection is closed (1008)
+    std::chrono::milliseconds slow_close_after{10000};  // over max_queue_bytes this long: closed (1013)
+    std::chrono::milliseconds idle_timeout{300000};  // silence before closing; pinged at half of it
 };
 
 struct SessionMetrics {
@@ -28,6 +33,9 @@ struct SessionMetrics {
     Counter& frames_dropped;
     Counter& messages_received;
     Counter& client_errors;
+    Counter& rate_limited;
+    Counter& budget_closes;
+    Counter& slow_closes;
     Gauge& queued_bytes;
 };
 

@@ -1,6 +1,8 @@
 #include "tests/support/ws_client.h"
 
 #include <boost/asio/connect.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -89,8 +91,12 @@ WsClient::~WsClient() {
     if (state_) close();
 }
 
-bool WsClient::connect(unsigned short port, const std::string& target, std::chrono::milliseconds timeout) {
+bool WsClient::connect(unsigned short port, const std::string& target, std::chrono::milliseconds timeout,
+                       const std::string& origin) {
     auto s = state_;
+    if (!origin.empty())
+        s->ws.set_option(websocket::stream_base::decorator(
+            [origin](websocket::request_type& req) { req.set(beast::http::field::origin, origin); }));
     net::post(s->ws.get_executor(), [s, port, target] {
         beast::get_lowest_layer(s->ws).expires_after(std::chrono::seconds(10));
         beast::get_lowest_layer(s->ws).async_connect(
@@ -158,6 +164,37 @@ std::optional<int> WsClient::close_code() const {
 std::string WsClient::error() const {
     std::lock_guard lock(state_->mutex);
     return state_->error;
+}
+
+}  // namespace birdwatch::test
+
+namespace birdwatch::test {
+
+int connect_and_stall(unsigned short port, const std::string& query) {
+    net::io_context io;
+    tcp::socket socket(io);
+    beast::error_code ec;
+    socket.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port), ec);
+    if (ec) return -1;
+    const std::string upgrade = "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    net::write(socket, net::buffer(upgrade), ec);
+    std::string response;
+    char c;
+    while (!ec && response.find("\r\n\r\n") == std::string::npos) {
+        net::read(socket, net::buffer(&c, 1), ec);
+        response.push_back(c);
+    }
+    if (ec || response.find(" 101 ") == std::string::npos) return -1;
+    // One masked text frame (RFC 6455 5.2): the subscribe message.
+    const std::string payload = R"({"type":"subscribe","query":")" + query + R"("})";
+    std::string frame = {'\x81', static_cast<char>(0x80 | payload.size())};
+    const char mask[4] = {0x12, 0x34, 0x56, 0x78};
+    frame.append(mask, 4);
+    for (std::size_t i = 0; i < payload.size(); ++i) frame.push_back(static_cast<char>(payload[i] ^ mask[i % 4]));
+    net::write(socket, net::buffer(frame), ec);
+    if (ec) return -1;
+    return socket.release();  // from here on, nobody reads it
 }
 
 }  // namespace birdwatch::test

@@ -29,7 +29,7 @@ public:
 
     // Connects and completes the handshake; false (with error()) on failure or timeout.
     bool connect(unsigned short port, const std::string& target = "/ws",
-                 std::chrono::milliseconds timeout = std::chrono::seconds(5));
+                 std::chrono::milliseconds timeout = std::chrono::seconds(5), const std::string& origin = "");
     void send(const std::string& text);
     void close();
 
@@ -45,5 +45,9 @@ public:
 private:
     std::shared_ptr<State> state_;
 };
+
+// A client that completes the handshake, subscribes to `query`, and then never reads
+// again: the stalled browser tab a fanout must survive. Returns the socket (or -1).
+int connect_and_stall(unsigned short port, const std::string& query);
 
 }  // namespace birdwatch::test
