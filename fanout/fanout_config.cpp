@@ -12,7 +12,7 @@ ConfigSpec fanout_config_spec() {
                 {"redis",
                  {{"host", "127.0.0.1"}, {"port", 6379}, {"password", ""}, {"timeout_ms", 2000},
                   {"channel", "matches"}}},
-                {"http", {{"address", "127.0.0.1"}, {"port", 8080}, {"threads", 0}}},
+                {"http", {{"address", "127.0.0.1"}, {"port", 8080}, {"threads", 0}, {"static_dir", ""}}},
                 {"registry",
                  {{"queries_key", "birdwatch:queries"}, {"leases_key", "birdwatch:leases"},
                   {"events_channel", "birdwatch:query-events"}, {"lease_ttl_ms", 30000}, {"refresh_ms", 10000}}},
@@ -45,6 +45,7 @@ FanoutConfig to_fanout_config(const nlohmann::json& v) {
     c.server.address = v["http"]["address"];
     c.server.port = static_cast<unsigned short>(port);
     c.server.threads = v["http"]["threads"];
+    c.server.static_dir = v["http"]["static_dir"];
     c.server.session.max_message_bytes = v["websocket"]["max_message_bytes"];
     c.server.session.max_queue_bytes = v["websocket"]["max_queue_bytes"];
     const auto& ws = v["websocket"];

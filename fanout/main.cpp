@@ -50,11 +50,13 @@ int main(int argc, char** argv) {
         store = std::make_unique<StoreReader>(std::move(reader), metrics);
         store->start();
     }
-    Server server(config.server, hub, store.get(), metrics, [&subscriber] { return subscriber.subscribed(); });
+    std::unique_ptr<Server> server;
     try {
-        server.start();
+        server = std::make_unique<Server>(config.server, hub, store.get(), metrics,
+                                          [&subscriber] { return subscriber.subscribed(); });
+        server->start();
     } catch (const std::exception& e) {
-        spdlog::error("msg=\"cannot listen\" address={} port={} error=\"{}\"", config.server.address,
+        spdlog::error("msg=\"cannot serve\" address={} port={} error=\"{}\"", config.server.address,
                       config.server.port, e.what());
         return 1;
     }
@@ -66,7 +68,7 @@ int main(int argc, char** argv) {
     }
     spdlog::info("msg=\"shutting down, draining clients\" signal={} clients={} drain_ms={}", signal, hub.size(),
                  config.drain.count());
-    server.drain_and_stop(config.drain);
+    server->drain_and_stop(config.drain);
     subscriber.stop();
     registrar.stop();
     if (store) store->stop();

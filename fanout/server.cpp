@@ -12,6 +12,9 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <unordered_map>
 #include <thread>
 #include <vector>
 
@@ -23,7 +26,35 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 using namespace std::chrono_literals;
 
+// The web client's files, read once at start: no disk I/O on an Asio thread.
+struct StaticFile {
+    std::string content_type, body;
+};
+using StaticFiles = std::unordered_map<std::string, StaticFile>;
+
+StaticFiles load_static_files(const std::string& dir) {
+    StaticFiles files;
+    if (dir.empty()) return files;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+        if (!entry.is_regular_file()) continue;
+        const std::string ext = entry.path().extension().string();
+        const char* type = ext == ".html" ? "text/html; charset=utf-8"
+                           : ext == ".js" ? "text/javascript; charset=utf-8"
+                           : ext == ".css" ? "text/css; charset=utf-8"
+                           : ext == ".svg" ? "image/svg+xml"
+                           : ext == ".png" ? "image/png"
+                                           : "application/octet-stream";
+        std::ifstream in(entry.path(), std::ios::binary);
+        files["/" + entry.path().filename().string()] = {type, std::string(std::istreambuf_iterator<char>(in), {})};
+    }
+    if (ec) throw std::runtime_error("http.static_dir: cannot read " + dir + ": " + ec.message());
+    if (files.count("/index.html")) files["/"] = files["/index.html"];
+    return files;
+}
+
 struct HttpContext {
+    const StaticFiles& static_files;
     Hub& hub;
     StoreReader* store;
     const ServerOptions& options;
@@ -124,6 +155,13 @@ private:
         if (auto reply = admin_route(req.target(), state))
             return respond(req, static_cast<http::status>(reply->status), std::move(reply->body),
                            reply->content_type.c_str());
+        const std::string_view target = req.target();
+        if (const auto file = context_.static_files.find(std::string(target.substr(0, target.find('?'))));
+            file != context_.static_files.end()) {
+            auto res = respond(req, http::status::ok, file->second.body, file->second.content_type.c_str());
+            res.set(http::field::cache_control, "public, max-age=300");
+            return res;
+        }
         return respond(req, http::status::not_found, "not found\n");
     }
 
@@ -150,6 +188,7 @@ private:
 struct Server::Impl {
     Impl(ServerOptions opts, Hub& hub, StoreReader* store, MetricsRegistry& metrics, std::function<bool()> ready)
         : options(std::move(opts)),
+          static_files(load_static_files(options.static_dir)),
           session_metrics(metrics),
           refused_capacity(metrics.counter("birdwatch_fanout_upgrades_refused_total", "WebSocket upgrades refused",
                                            R"(reason="capacity")")),
@@ -157,8 +196,8 @@ struct Server::Impl {
                                          R"(reason="origin")")),
           refused_token(metrics.counter("birdwatch_fanout_upgrades_refused_total", "WebSocket upgrades refused",
                                         R"(reason="token")")),
-          context{hub,          store,          options,         refused_capacity, refused_origin, refused_token,
-                  metrics,      std::move(ready), draining,      options.session,  session_metrics},
+          context{static_files, hub,     store,           options,         refused_capacity, refused_origin,
+                  refused_token, metrics, std::move(ready), draining,      options.session,  session_metrics},
           acceptor(net::make_strand(io)),
           log(make_logger("server")),
           accepted(metrics.counter("birdwatch_fanout_accepted_total", "TCP connections accepted")) {}
@@ -177,6 +216,7 @@ struct Server::Impl {
     }
 
     ServerOptions options;
+    StaticFiles static_files;
     Counter& refused_capacity;
     Counter& refused_origin;
     Counter& refused_token;

@@ -21,6 +21,7 @@ struct ServerOptions {
     std::size_t max_connections = 10000;
     std::vector<std::string> allowed_origins;  // empty: any Origin
     std::string token;                         // when set, upgrades need "Authorization: Bearer <token>" or ?token=
+    std::string static_dir;                    // the web client's files, served at / (empty: none)
     SessionOptions session;
 };
 
@@ -30,7 +31,8 @@ public:
     Server(ServerOptions options, Hub& hub, StoreReader* store, MetricsRegistry& metrics, std::function<bool()> ready);
     ~Server();
 
-    // Binds and starts serving; throws std::system_error if the address cannot be bound.
+    // Loads the static files, binds and starts serving; throws std::runtime_error /
+    // std::system_error if the directory cannot be read or the address cannot be bound.
     void start();
     unsigned short port() const;
     // Stops accepting, fails /readyz, closes clients with 1001 (going away), and

@@ -32,6 +32,11 @@ TEST_CASE("scripts/run prints a WebSocket URL where tweets arrive, and Ctrl-C st
 
     WsIo io;
     WsClient client(io);
+    const HttpReply page = http_get(port, "/");  // the web client is served by the same replica
+    CHECK(page.status == 200);
+    CHECK(page.body.find("<script src=\"birdwatch.js\">") != std::string::npos);
+    CHECK(http_get(port, "/birdwatch.js").body.find("new WebSocket") != std::string::npos);
+    CHECK(http_get(port, "/../CMakeLists.txt").status == 404);
     REQUIRE(client.connect(port));
     subscribe(client, "the OR hoy OR heute");
     REQUIRE(wait_until([&] { return tweet_payloads(client).size() >= 10; }, 10s));
