@@ -22,6 +22,7 @@ ConfigSpec fanout_config_spec() {
                   {"messages_per_second", 20.0}, {"message_burst", 40.0}, {"error_budget", 50},
                   {"slow_close_ms", 10000}, {"idle_timeout_ms", 300000}}},
                 {"shutdown", {{"drain_ms", 5000}}},
+                {"stats", {{"interval_ms", 2000}}},
                 {"store",
                  {{"kind", "none"},
                   {"sqlite", {{"path", "birdwatch.db"}}},
@@ -83,6 +84,7 @@ FanoutConfig to_fanout_config(const nlohmann::json& v) {
     c.elastic.timeout_ms = es["timeout_ms"];
     c.elastic.max_attempts = 1;  // a reader answers now or reports the store unavailable
     c.store_threads = store["threads"];
+    c.stats_interval = std::chrono::milliseconds(v["stats"]["interval_ms"].get<int>());
     c.max_page = std::max<std::size_t>(1, store["max_page"].get<std::size_t>());
     return c;
 }

@@ -22,6 +22,7 @@ struct FanoutConfig {
     ElasticOptions elastic;
     int store_threads = 2;
     std::size_t max_page = 100;
+    std::chrono::milliseconds stats_interval{2000};  // 0: no stats messages
     std::chrono::milliseconds drain{5000};
 };
 

@@ -169,6 +169,10 @@ std::vector<std::shared_ptr<Recipient>> Hub::all() const {
     return out;
 }
 
+void Hub::broadcast_all(const Frame& frame) {
+    for (const auto& recipient : all()) recipient->deliver(frame);
+}
+
 void Hub::close_all(unsigned short code) {
     for (const auto& recipient : all()) recipient->close(code);
 }

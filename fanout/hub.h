@@ -47,6 +47,9 @@ public:
     // A `matches` payload: delivered to the subscribers of its qids. Called from one thread.
     void publish(std::string payload);
     void close_all(unsigned short code);
+    // The same frame to every connected recipient (server-wide messages such as stats).
+    void broadcast_all(const Frame& frame);
+    std::uint64_t payloads_received() const { return payloads_.value(); }
     std::size_t size() const;
 
 private:

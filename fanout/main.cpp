@@ -12,7 +12,11 @@
 #include "fanout/hub.h"
 #include "fanout/query_registrar.h"
 #include "fanout/server.h"
+#include "fanout/stats_reporter.h"
 #include "fanout/store_reader.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <iostream>
@@ -40,13 +44,15 @@ int main(int argc, char** argv) {
         [&](const std::string& qid) { registrar.release(qid); });
     RedisSubscriber subscriber(config.redis, config.channel,
                                [&hub](std::string payload) { hub.publish(std::move(payload)); }, metrics);
+    std::function<std::unique_ptr<TweetStore>()> open_store;
+    if (config.store_kind != "none")
+        open_store = [&config]() -> std::unique_ptr<TweetStore> {
+            if (config.store_kind == "sqlite") return std::make_unique<SqliteStore>(config.sqlite);
+            return std::make_unique<ElasticStore>(config.elastic);
+        };
     std::unique_ptr<StoreReader> store;
-    if (config.store_kind != "none") {
-        StoreReaderOptions reader{[&config]() -> std::unique_ptr<TweetStore> {
-                                      if (config.store_kind == "sqlite") return std::make_unique<SqliteStore>(config.sqlite);
-                                      return std::make_unique<ElasticStore>(config.elastic);
-                                  },
-                                  config.store_threads, 1000, config.max_page};
+    if (open_store) {
+        StoreReaderOptions reader{open_store, config.store_threads, 1000, config.max_page};
         store = std::make_unique<StoreReader>(std::move(reader), metrics);
         store->start();
     }
@@ -62,12 +68,19 @@ int main(int argc, char** argv) {
     }
     registrar.start();
     subscriber.start();
+    char host[256] = "localhost";
+    gethostname(host, sizeof host - 1);
+    StatsReporter stats({config.redis, "birdwatch:replicas",
+                         fmt::format("{}:{}:{}", host, server->port(), getpid()), config.stats_interval, open_store},
+                        hub, metrics);
+    if (config.stats_interval.count() > 0) stats.start();
 
     int signal = 0;
     while (!(signal = shutdown.wait_for(1000ms))) {
     }
     spdlog::info("msg=\"shutting down, draining clients\" signal={} clients={} drain_ms={}", signal, hub.size(),
                  config.drain.count());
+    stats.stop();
     server->drain_and_stop(config.drain);
     subscriber.stop();
     registrar.stop();

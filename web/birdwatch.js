@@ -55,6 +55,8 @@
       } else if (m.type === "history" || m.type === "resumed") {
         for (const t of m.tweets) render(t, m.type === "resumed");
         if (m.type === "history") { nextBefore = m.next_before; older.hidden = !nextBefore; }
+      } else if (m.type === "stats") {
+        document.title = "birdwatch · " + m.users + " watching · " + m.tweets_per_second + " tweets/s";
       } else if (m.type === "error") {
         say(m.message + (m.position !== undefined ? " (at " + m.position + ")" : ""), true);
       }

@@ -135,3 +135,41 @@ TEST_CASE("fanout store reads: history pages, get, and resume on the other repli
     for (std::uint64_t id : stored) missing += !seen.count(id);
     CHECK(missing == 0);
 }
+
+TEST_CASE("stats every interval: users across all replicas, tweets stored, tweets per second", "[fanout][persistence]") {
+    TempDir dir;
+    RedisServer redis(dir);
+    const std::string db = dir.file("ingest.db");
+    ChildProcess ingest = start_ingest(dir, "ingest", redis.port(), {"--source.synthetic.rate=200"});
+    REQUIRE(wait_until([&] { return std::ifstream(db).good(); }, 10s));
+    const std::vector<std::string> flags = {"--store.kind=sqlite", "--store.sqlite.path=" + db, "--stats.interval_ms=300"};
+    const unsigned short ports[2] = {free_port(), free_port()};
+    ChildProcess fanout_a = start_fanout(dir, "fanout-a", redis.port(), ports[0], flags);
+    ChildProcess fanout_b = start_fanout(dir, "fanout-b", redis.port(), ports[1], flags);
+    WsIo io;
+    std::vector<WsClient> clients;
+    for (int i = 0; i < 5; ++i) {
+        clients.emplace_back(io);
+        REQUIRE(clients.back().connect(ports[i < 3 ? 0 : 1]));
+    }
+    auto latest_stats = [&](const WsClient& c) {
+        json last;
+        for (const auto& m : c.messages()) {
+            const json j = json::parse(m);
+            if (j["type"] == "stats") last = j;
+        }
+        return last;
+    };
+    REQUIRE(wait_until([&] {
+        const json a = latest_stats(clients[0]), b = latest_stats(clients[4]);
+        return !a.is_null() && !b.is_null() && a["users"] == 5 && b["users"] == 5 && a["tweets_per_second"] > 50;
+    }, 10s));
+    const json s = latest_stats(clients[4]);
+    INFO(s.dump());
+    CHECK(s["v"] == 1);
+    CHECK(s["tweets_stored"].get<std::uint64_t>() > 0);
+    CHECK(s["tweets_per_second"].get<double>() < 1000);  // about the ingest's 200/s, counted from the store
+
+    fanout_a.kill();  // its users disappear from the total once its entry goes stale
+    REQUIRE(wait_until([&] { return latest_stats(clients[4])["users"] == 2; }, 10s));
+}
