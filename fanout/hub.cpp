@@ -5,6 +5,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 namespace birdwatch {
 
@@ -137,6 +138,10 @@ void Hub::publish(std::string payload) {
             reader_->log->warn("msg=\"payload without a readable qids array, dropped (logged once)\" payload=\"{}\"",
                                payload.substr(0, 200));
         return;
+    }
+    if (const auto at = payload.find(R"("tweet":{"id":")"); at != std::string::npos) {
+        const std::uint64_t id = std::strtoull(payload.c_str() + at + 15, nullptr, 10);
+        if (id > latest_tweet_id_.load(std::memory_order_relaxed)) latest_tweet_id_.store(id, std::memory_order_relaxed);
     }
     targets_.clear();
     {

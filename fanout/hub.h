@@ -7,6 +7,7 @@
 
 #include "common/metrics.h"
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -50,6 +51,8 @@ public:
     // The same frame to every connected recipient (server-wide messages such as stats).
     void broadcast_all(const Frame& frame);
     std::uint64_t payloads_received() const { return payloads_.value(); }
+    // The newest tweet id this replica has received (0 before the first).
+    std::uint64_t latest_tweet_id() const { return latest_tweet_id_.load(std::memory_order_relaxed); }
     std::size_t size() const;
 
 private:
@@ -71,6 +74,7 @@ private:
     std::unique_ptr<Reader> reader_;
     std::vector<std::shared_ptr<Recipient>> targets_;
 
+    std::atomic<std::uint64_t> latest_tweet_id_{0};
     Counter& payloads_;
     Counter& unreadable_;
     Counter& unrouted_;

@@ -209,7 +209,7 @@ private:
                 }
                 queued = store_->history(id, canonical, size, *position, std::move(reply));
             } else {
-                queued = store_->resume(id, canonical, *position, std::move(reply));
+                queued = store_->resume(id, canonical, *position, hub_.latest_tweet_id(), std::move(reply));
             }
         }
         if (!queued) return error("busy", "too many store requests in flight, try again shortly");

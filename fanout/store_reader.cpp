@@ -75,15 +75,16 @@ bool StoreReader::submit(Request request) {
 
 bool StoreReader::history(const std::string& qid, const std::string& canonical, std::size_t size,
                           const std::string& before, Reply reply) {
-    return submit({Request::Kind::history, qid, canonical, before, {}, std::min(size, options_.max_page), std::move(reply)});
+    return submit({Request::Kind::history, qid, canonical, before, {}, std::min(size, options_.max_page), 0, std::move(reply)});
 }
 
-bool StoreReader::resume(const std::string& qid, const std::string& canonical, const std::string& since_id, Reply reply) {
-    return submit({Request::Kind::resume, qid, canonical, since_id, {}, options_.max_page, std::move(reply)});
+bool StoreReader::resume(const std::string& qid, const std::string& canonical, const std::string& since_id,
+                         std::uint64_t caught_up_to, Reply reply) {
+    return submit({Request::Kind::resume, qid, canonical, since_id, {}, options_.max_page, caught_up_to, std::move(reply)});
 }
 
 bool StoreReader::get(const std::string& id, Reply reply) {
-    return submit({Request::Kind::get, {}, {}, {}, id, 0, std::move(reply)});
+    return submit({Request::Kind::get, {}, {}, {}, id, 0, 0, std::move(reply)});
 }
 
 void StoreReader::work() {
@@ -128,7 +129,14 @@ std::string StoreReader::serve(TweetStore& store, const Request& r) {
         served_.inc();
         return page_frame("history", r.qid, page.tweets, page.next_before);
     }
-    // resume: walk history newest-first down to since_id, then hand it over oldest first.
+    // resume: let the store catch up with what this replica has seen live, then walk
+    // history newest-first down to since_id, and hand it over oldest first.
+    if (r.caught_up_to > 0) {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+        while (!store.get(std::to_string(r.caught_up_to), status) && status.ok() &&
+               std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
     const std::uint64_t since = r.position.empty() ? 0 : std::stoull(r.position);
     std::vector<std::string> missed;
     std::string before;

