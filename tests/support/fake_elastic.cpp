@@ -21,6 +21,13 @@ std::vector<std::string> words(const std::string& s) {
     return out;
 }
 
+// The single "field": value member of a query clause. (Not a structured binding over
+// items(): that proxy is a temporary, and binding into it dangles.)
+std::pair<std::string, json> only_member(const json& clause) {
+    const auto it = clause.begin();
+    return {it.key(), it.value()};
+}
+
 bool field_has(const json& doc, const std::string& field, const json& value) {
     if (!doc.contains(field)) return false;
     const json& v = doc[field];
@@ -45,17 +52,17 @@ bool eval(const json& q, const json& doc) {
         return true;
     }
     if (q.contains("term")) {
-        const auto& [field, value] = *q["term"].items().begin();
+        const auto [field, value] = only_member(q["term"]);
         return field_has(doc, field, value);
     }
     if (q.contains("match_phrase")) {
-        const auto& [field, value] = *q["match_phrase"].items().begin();
+        const auto [field, value] = only_member(q["match_phrase"]);
         const auto text = words(doc.value(field, std::string()));
         const auto phrase = words(value.get<std::string>());
         return std::search(text.begin(), text.end(), phrase.begin(), phrase.end()) != text.end();
     }
     if (q.contains("range")) {
-        const auto& [field, bounds] = *q["range"].items().begin();
+        const auto [field, bounds] = only_member(q["range"]);
         const auto v = doc.value(field, 0LL);
         return !bounds.contains("lt") || v < bounds["lt"].get<long long>();
     }
