@@ -75,13 +75,7 @@ FanoutConfig to_fanout_config(const nlohmann::json& v) {
     if (c.store_kind != "none" && c.store_kind != "sqlite" && c.store_kind != "elasticsearch")
         throw ConfigError("store.kind must be \"none\", \"sqlite\" or \"elasticsearch\", got \"" + c.store_kind + "\"");
     c.sqlite = {store["sqlite"]["path"], true};
-    const auto& es = store["elasticsearch"];
-    c.elastic.url = es["url"];
-    c.elastic.index = es["index"];
-    c.elastic.username = es["username"];
-    c.elastic.password = es["password"];
-    c.elastic.api_key = es["api_key"];
-    c.elastic.timeout_ms = es["timeout_ms"];
+    c.elastic = elastic_options_from(store["elasticsearch"]);
     c.elastic.max_attempts = 1;  // a reader answers now or reports the store unavailable
     c.store_threads = store["threads"];
     c.stats_interval = std::chrono::milliseconds(v["stats"]["interval_ms"].get<int>());

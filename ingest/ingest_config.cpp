@@ -134,13 +134,7 @@ IngestConfig to_ingest_config(const nlohmann::json& v) {
     if (c.store_kind != "sqlite" && c.store_kind != "elasticsearch" && c.store_kind != "none")
         throw ConfigError("store.kind must be \"sqlite\", \"elasticsearch\" or \"none\", got \"" + c.store_kind + "\"");
     c.sqlite.path = store["sqlite"]["path"];
-    const auto& es = store["elasticsearch"];
-    c.elastic.url = es["url"];
-    c.elastic.index = es["index"];
-    c.elastic.username = es["username"];
-    c.elastic.password = es["password"];
-    c.elastic.api_key = es["api_key"];
-    c.elastic.timeout_ms = es["timeout_ms"];
+    c.elastic = elastic_options_from(store["elasticsearch"]);
     c.spool.dir = store["spool"]["dir"];
     const std::string fsync = store["spool"]["fsync"];
     if (fsync == "always") c.spool.fsync = SpoolOptions::Fsync::always;

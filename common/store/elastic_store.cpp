@@ -29,6 +29,17 @@ std::size_t collect(char* data, std::size_t size, std::size_t n, void* out) {
 
 }  // namespace
 
+ElasticOptions elastic_options_from(const json& es) {
+    ElasticOptions o;
+    o.url = es["url"];
+    o.index = es["index"];
+    o.username = es["username"];
+    o.password = es["password"];
+    o.api_key = es["api_key"];
+    o.timeout_ms = es["timeout_ms"];
+    return o;
+}
+
 json elastic_template(const std::string& index) {
     auto keyword = json{{"type", "keyword"}};
     auto boolean = json{{"type", "boolean"}};

@@ -60,6 +60,9 @@ private:
     std::unique_ptr<Curl> curl_;
 };
 
+// The options from a daemon's "store.elasticsearch" config section (both daemons have one).
+ElasticOptions elastic_options_from(const nlohmann::json& section);
+
 // The document stored for a tweet, and the ES query equivalent to a live search.
 nlohmann::json elastic_document(const StoredTweet& tweet);
 nlohmann::json elastic_query(const QueryNode& query);

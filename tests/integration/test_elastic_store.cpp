@@ -6,6 +6,7 @@
 #include "common/store/elastic_store.h"
 #include "tests/support/fake_elastic.h"
 #include "tests/support/process.h"
+#include "tests/support/stored_tweets.h"
 
 #include <catch2/catch.hpp>
 #include <curl/curl.h>
@@ -15,15 +16,6 @@ using namespace birdwatch::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::vector<StoredTweet> stored(const std::vector<Tweet>& tweets) {
-    std::vector<StoredTweet> out;
-    for (const Tweet& t : tweets) {
-        out.push_back({t, {}});
-        append_tweet_json(out.back().json, t);
-    }
-    return out;
-}
 
 struct Recorder {
     std::vector<std::chrono::milliseconds> sleeps;

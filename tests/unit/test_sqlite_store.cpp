@@ -2,6 +2,7 @@
 #include "common/query/matcher.h"
 #include "common/store/sqlite_store.h"
 #include "tests/support/process.h"
+#include "tests/support/stored_tweets.h"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -10,17 +11,9 @@
 #include <sqlite3.h>
 
 using namespace birdwatch;
+using birdwatch::test::stored;
 
 namespace {
-
-std::vector<StoredTweet> stored(const std::vector<Tweet>& tweets) {
-    std::vector<StoredTweet> out;
-    for (const Tweet& t : tweets) {
-        out.push_back({t, {}});
-        append_tweet_json(out.back().json, t);
-    }
-    return out;
-}
 
 std::string id_of(const std::string& json) { return nlohmann::json::parse(json)["id"]; }
 
