@@ -41,6 +41,7 @@ struct WsClient::State : std::enable_shared_from_this<WsClient::State> {
     explicit State(net::io_context& io) : ws(net::make_strand(io)) {}
 
     websocket::stream<beast::tcp_stream> ws;
+    std::string host = "127.0.0.1";
     beast::flat_buffer buffer;
     std::deque<std::string> outbox;
     bool writing = false;
@@ -100,9 +101,9 @@ bool WsClient::connect(unsigned short port, const std::string& target, std::chro
     net::post(s->ws.get_executor(), [s, port, target] {
         beast::get_lowest_layer(s->ws).expires_after(std::chrono::seconds(10));
         beast::get_lowest_layer(s->ws).async_connect(
-            tcp::endpoint(net::ip::make_address("127.0.0.1"), port), [s, port, target](beast::error_code ec) {
+            tcp::endpoint(net::ip::make_address(s->host), port), [s, port, target](beast::error_code ec) {
                 if (ec) return s->fail("connect", ec);
-                s->ws.async_handshake("127.0.0.1:" + std::to_string(port), target, [s](beast::error_code ec) {
+                s->ws.async_handshake(s->host + ":" + std::to_string(port), target, [s](beast::error_code ec) {
                     if (ec) return s->fail("handshake", ec);
                     beast::get_lowest_layer(s->ws).expires_never();
                     {
@@ -119,6 +120,8 @@ bool WsClient::connect(unsigned short port, const std::string& target, std::chro
     if (!s->connected && s->error.empty()) s->error = "connect timed out";
     return s->connected;
 }
+
+void WsClient::set_host(const std::string& host) { state_->host = host; }
 
 void WsClient::send(const std::string& text) {
     auto s = state_;

@@ -30,6 +30,8 @@ public:
     // Connects and completes the handshake; false (with error()) on failure or timeout.
     bool connect(unsigned short port, const std::string& target = "/ws",
                  std::chrono::milliseconds timeout = std::chrono::seconds(5), const std::string& origin = "");
+    // Connects to `host` instead of 127.0.0.1 (test hosts in network namespaces).
+    void set_host(const std::string& host);
     void send(const std::string& text);
     void close();
 
