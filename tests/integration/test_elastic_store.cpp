@@ -100,7 +100,10 @@ TEST_CASE("elasticsearch: a request that keeps failing, and a refused connection
 TEST_CASE("elasticsearch: history through _search equals brute force, newest first, across pages",
           "[persistence][elastic]") {
     FakeElastic es;
-    ElasticStore store({es.url(), "tweets"});
+    ElasticOptions options;
+    options.url = es.url();
+    options.index = "tweets";
+    ElasticStore store(options);
     const std::vector<Tweet> tweets = workload::synthetic_tweets(3000, 31);
     const auto rows = stored(tweets);
     REQUIRE(store.write(rows).ok());
