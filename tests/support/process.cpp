@@ -129,7 +129,6 @@ unsigned short free_port() {
     return ntohs(addr.sin_port);
 }
 
-namespace {
 int connect_loopback(unsigned short port) {
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in addr{};
@@ -144,7 +143,6 @@ int connect_loopback(unsigned short port) {
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     return fd;
 }
-}  // namespace
 
 bool port_open(unsigned short port) {
     const int fd = connect_loopback(port);

@@ -50,6 +50,8 @@ private:
 
 unsigned short free_port();
 bool port_open(unsigned short port);
+// A blocking TCP socket connected to 127.0.0.1:port (5 s receive timeout), or -1.
+int connect_loopback(unsigned short port);
 
 struct HttpReply {
     int status = 0;  // 0 when no connection could be made
