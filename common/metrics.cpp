@@ -10,21 +10,28 @@ namespace birdwatch {
 Counter& MetricsRegistry::counter(const std::string& name, const std::string& help, const std::string& labels) {
     std::lock_guard lock(mutex_);
     Counter& c = counters_.emplace_back();
-    entries_.push_back({name, help, "counter", labels, &c, nullptr, {}});
+    entries_.push_back({name, help, "counter", labels, &c, nullptr, {}, nullptr});
     return c;
 }
 
 Gauge& MetricsRegistry::gauge(const std::string& name, const std::string& help, const std::string& labels) {
     std::lock_guard lock(mutex_);
     Gauge& g = gauges_.emplace_back();
-    entries_.push_back({name, help, "gauge", labels, nullptr, &g, {}});
+    entries_.push_back({name, help, "gauge", labels, nullptr, &g, {}, nullptr});
     return g;
+}
+
+Histogram& MetricsRegistry::histogram(const std::string& name, const std::string& help) {
+    std::lock_guard lock(mutex_);
+    Histogram& h = histograms_.emplace_back();
+    entries_.push_back({name, help, "histogram", "", nullptr, nullptr, {}, &h});
+    return h;
 }
 
 void MetricsRegistry::gauge_fn(const std::string& name, const std::string& help, std::function<double()> read,
                                const std::string& labels) {
     std::lock_guard lock(mutex_);
-    entries_.push_back({name, help, "gauge", labels, nullptr, nullptr, std::move(read)});
+    entries_.push_back({name, help, "gauge", labels, nullptr, nullptr, std::move(read), nullptr});
 }
 
 std::string MetricsRegistry::render_prometheus() const {
@@ -35,6 +42,13 @@ std::string MetricsRegistry::render_prometheus() const {
     for (const auto& [name, family] : by_name) {
         out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, family.front()->help, name, family.front()->type);
         for (const Entry* e : family) {
+            if (e->histogram) {
+                for (std::size_t i = 0; i < Histogram::bounds.size(); ++i)
+                    out += fmt::format("{}_bucket{{le=\"{}\"}} {}\n", name, Histogram::bounds[i], e->histogram->bucket(i));
+                out += fmt::format("{}_bucket{{le=\"+Inf\"}} {}\n{}_sum {}\n{}_count {}\n", name, e->histogram->count(),
+                                   name, e->histogram->sum(), name, e->histogram->count());
+                continue;
+            }
             const std::string series = e->labels.empty() ? name : fmt::format("{}{{{}}}", name, e->labels);
             if (e->counter)
                 out += fmt::format("{} {}\n", series, e->counter->value());
@@ -51,6 +65,7 @@ std::string MetricsRegistry::summary() const {
     std::lock_guard lock(mutex_);
     std::string out;
     for (const Entry& e : entries_) {
+        if (e.histogram) continue;  // too wide for a log line; see /metrics
         if (!out.empty()) out.push_back(' ');
         out += e.labels.empty() ? e.name : fmt::format("{}{{{}}}", e.name, e.labels);
         out.push_back('=');

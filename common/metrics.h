@@ -2,6 +2,7 @@
 // Counters and gauges rendered in the Prometheus text exposition format.
 // Registration happens at startup; updates are lock-free atomics on hot paths.
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <deque>
@@ -30,12 +31,34 @@ private:
     std::atomic<std::int64_t> value_{0};
 };
 
+// A Prometheus histogram over fixed bucket bounds (seconds); lock-free observations.
+class Histogram {
+public:
+    static constexpr std::array<double, 12> bounds = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                      0.1,   0.25,   0.5,   1,    2.5,   10};
+    void observe(double seconds) {
+        for (std::size_t i = 0; i < bounds.size(); ++i)
+            if (seconds <= bounds[i]) buckets_[i].fetch_add(1, std::memory_order_relaxed);
+        count_.fetch_add(1, std::memory_order_relaxed);
+        sum_micros_.fetch_add(static_cast<std::uint64_t>(seconds > 0 ? seconds * 1e6 : 0), std::memory_order_relaxed);
+    }
+    std::uint64_t bucket(std::size_t i) const { return buckets_[i].load(std::memory_order_relaxed); }
+    std::uint64_t count() const { return count_.load(std::memory_order_relaxed); }
+    double sum() const { return static_cast<double>(sum_micros_.load(std::memory_order_relaxed)) / 1e6; }
+
+private:
+    std::array<std::atomic<std::uint64_t>, bounds.size()> buckets_{};  // cumulative: each counts <= its bound
+    std::atomic<std::uint64_t> count_{0};
+    std::atomic<std::uint64_t> sum_micros_{0};
+};
+
 class MetricsRegistry {
 public:
     // `labels` is the inside of the braces, e.g. R"(reason="redis_down")", or empty.
     // The same name may be registered with several label sets; help and type come from the first.
     Counter& counter(const std::string& name, const std::string& help, const std::string& labels = "");
     Gauge& gauge(const std::string& name, const std::string& help, const std::string& labels = "");
+    Histogram& histogram(const std::string& name, const std::string& help);
     // A gauge read when rendered (queue depths, ages).
     void gauge_fn(const std::string& name, const std::string& help, std::function<double()> read,
                   const std::string& labels = "");
@@ -50,10 +73,12 @@ private:
         const Counter* counter = nullptr;
         const Gauge* gauge = nullptr;
         std::function<double()> read;
+        const Histogram* histogram = nullptr;
     };
     mutable std::mutex mutex_;
     std::deque<Counter> counters_;  // deques keep addresses stable
     std::deque<Gauge> gauges_;
+    std::deque<Histogram> histograms_;
     std::deque<Entry> entries_;
 };
 

@@ -1,5 +1,6 @@
 #include "fanout/hub.h"
 
+#include "common/clock.h"
 #include "common/log.h"
 
 #include <simdjson.h>
@@ -49,6 +50,8 @@ Hub::Hub(MetricsRegistry& metrics, QueryAcquired on_acquired, QueryReleased on_r
       on_released_(std::move(on_released)),
       reader_(std::make_unique<Reader>()),
       payloads_(metrics.counter("birdwatch_fanout_payloads_total", "Payloads received from Redis")),
+      latency_(metrics.histogram("birdwatch_fanout_delivery_latency_seconds",
+                                 "From the ingest receiving a tweet to this replica handing it to its clients' queues")),
       unreadable_(metrics.counter("birdwatch_fanout_payloads_unreadable_total",
                                   "Payloads without a readable qids array (dropped)")),
       unrouted_(metrics.counter("birdwatch_fanout_payloads_unrouted_total",
@@ -157,6 +160,8 @@ void Hub::publish(std::string payload) {
         unrouted_.inc();
         return;
     }
+    if (const auto at = payload.find(R"("ingest_ms":)"); at != std::string::npos)
+        latency_.observe(static_cast<double>(now_epoch_ms() - std::strtoll(payload.c_str() + at + 12, nullptr, 10)) / 1000.0);
     // A client whose several queries matched receives the tweet once.
     std::sort(targets_.begin(), targets_.end());
     targets_.erase(std::unique(targets_.begin(), targets_.end()), targets_.end());

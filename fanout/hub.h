@@ -76,6 +76,7 @@ private:
 
     std::atomic<std::uint64_t> latest_tweet_id_{0};
     Counter& payloads_;
+    Histogram& latency_;
     Counter& unreadable_;
     Counter& unrouted_;
 };

@@ -110,6 +110,10 @@ void exact_matches_for_every_client(int client_count, const std::vector<std::str
         }
         CHECK(clients[c].is_open());
     }
+    // Every routed payload's latency was observed.
+    const std::string metrics = http_get(ports[0], "/metrics").body;
+    CHECK(metrics.find("birdwatch_fanout_delivery_latency_seconds_count 0\n") == std::string::npos);
+    CHECK(metrics.find("birdwatch_fanout_delivery_latency_seconds_bucket{le=\"+Inf\"}") != std::string::npos);
 }
 
 }  // namespace

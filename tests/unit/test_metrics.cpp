@@ -16,3 +16,19 @@ TEST_CASE("metrics render in the Prometheus text format, one HELP/TYPE per famil
           "bw_dropped_total{reason=\"a\"} 3\nbw_dropped_total{reason=\"b\"} 1\n"
           "# HELP bw_ratio Ratio\n# TYPE bw_ratio gauge\nbw_ratio 0.5\n");
 }
+
+TEST_CASE("histograms render cumulative buckets, sum and count", "[metrics]") {
+    MetricsRegistry m;
+    Histogram& h = m.histogram("bw_latency_seconds", "Latency");
+    h.observe(0.0004);
+    h.observe(0.02);
+    h.observe(30);
+    const std::string text = m.render_prometheus();
+    CHECK(text.find("# TYPE bw_latency_seconds histogram\n") != std::string::npos);
+    CHECK(text.find("bw_latency_seconds_bucket{le=\"0.001\"} 1\n") != std::string::npos);
+    CHECK(text.find("bw_latency_seconds_bucket{le=\"0.025\"} 2\n") != std::string::npos);
+    CHECK(text.find("bw_latency_seconds_bucket{le=\"10\"} 2\n") != std::string::npos);
+    CHECK(text.find("bw_latency_seconds_bucket{le=\"+Inf\"} 3\n") != std::string::npos);
+    CHECK(text.find("bw_latency_seconds_count 3\n") != std::string::npos);
+    CHECK(h.sum() == Approx(30.0204).epsilon(1e-6));
+}
