@@ -17,6 +17,10 @@ timeval to_timeval(std::chrono::milliseconds ms) {
 
 }  // namespace
 
+RedisEndpoint redis_endpoint_from(const nlohmann::json& r) {
+    return {r["host"], r["port"], r["password"], std::chrono::milliseconds(r["timeout_ms"].get<int>())};
+}
+
 std::string RedisConnection::connect(const RedisEndpoint& endpoint, bool command_timeout) {
     ctx_.reset(redisConnectWithTimeout(endpoint.host.c_str(), endpoint.port, to_timeval(endpoint.timeout)));
     if (!ctx_) return "out of memory allocating a redis context";

@@ -3,6 +3,7 @@
 // never from an Asio thread.
 
 #include <hiredis/hiredis.h>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <memory>
@@ -18,6 +19,9 @@ struct RedisEndpoint {
     std::string password;
     std::chrono::milliseconds timeout{2000};  // connect, and each command when used as a client
 };
+
+// The endpoint from a daemon's "redis" config section (both daemons have one).
+RedisEndpoint redis_endpoint_from(const nlohmann::json& section);
 
 // One PUBLISH: `channel` views a string owned by whoever produced it for as long as
 // the publisher may hold the message (channel names live in configuration).

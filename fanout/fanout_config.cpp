@@ -39,7 +39,7 @@ FanoutConfig to_fanout_config(const nlohmann::json& v) {
     FanoutConfig c;
     c.log_level = v["log"]["level"];
     const auto& redis = v["redis"];
-    c.redis = {redis["host"], redis["port"], redis["password"], std::chrono::milliseconds(redis["timeout_ms"].get<int>())};
+    c.redis = redis_endpoint_from(redis);
     c.channel = redis["channel"];
     const int port = v["http"]["port"];
     if (port < 0 || port > 65535) throw ConfigError("http.port must be 0..65535, got " + std::to_string(port));

@@ -103,8 +103,7 @@ IngestConfig to_ingest_config(const nlohmann::json& v) {
     IngestConfig c;
     c.log_level = v["log"]["level"];
     const auto& redis = v["redis"];
-    c.publisher.redis = {redis["host"], redis["port"], redis["password"],
-                         std::chrono::milliseconds(redis["timeout_ms"].get<int>())};
+    c.publisher.redis = redis_endpoint_from(redis);
     c.pipeline.matches_channel = redis["channel"];
     c.pipeline.firehose_channel = redis["firehose_channel"];
     const auto& reg = v["registry"];
