@@ -189,6 +189,13 @@ void Spool::rewind() {
     read_bytes_ = 0;
 }
 
+bool Spool::commit_all(std::string& error) {
+    read_ = end_;
+    read_records_ = pending_records_;
+    read_bytes_ = pending_bytes_;
+    return commit(error);
+}
+
 bool Spool::commit(std::string& error) {
     if (read_records_ == 0) return true;
     sync_if_due(options_.fsync == SpoolOptions::Fsync::always);

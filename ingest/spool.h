@@ -40,6 +40,9 @@ public:
     std::size_t read(std::vector<std::string>& out, std::size_t max, std::size_t max_bytes = SIZE_MAX);
     // Everything read so far is safely stored elsewhere: move the checkpoint past it.
     bool commit(std::string& error);
+    // Everything pending is safely stored elsewhere (the caller stored exactly what it
+    // appended since the spool was last empty): move the checkpoint to the end, unread.
+    bool commit_all(std::string& error);
     // Rewinds reading to the checkpoint (after a failed store write).
     void rewind();
 

@@ -86,9 +86,7 @@ void StoreWriter::accept(std::vector<StoredTweet>& batch) {
     accepted_.inc(batch.size());
     // Nothing older waits: the batch in memory is exactly the spool's backlog.
     if (!backlog && Clock::now() >= retry_at_ && store_batch(batch)) {
-        std::vector<std::string> done;
-        spool_.read(done, batch.size());
-        if (!spool_.commit(error)) log_->error("msg=\"spool commit failed\" error=\"{}\"", error);
+        if (!spool_.commit_all(error)) log_->error("msg=\"spool commit failed\" error=\"{}\"", error);
     }
 }
 
