@@ -9,11 +9,12 @@ namespace birdwatch {
 using namespace std::chrono_literals;
 
 RedisSubscriber::RedisSubscriber(RedisEndpoint endpoint, std::string channel, Sink sink, MetricsRegistry& metrics,
-                                 OnSubscribed on_subscribed, const std::string& metric_prefix)
+                                 OnSubscribed on_subscribed, OnDrained on_drained, const std::string& metric_prefix)
     : endpoint_(std::move(endpoint)),
       channel_(std::move(channel)),
       sink_(std::move(sink)),
       on_subscribed_(std::move(on_subscribed)),
+      on_drained_(std::move(on_drained)),
       log_(make_logger("redis-subscriber")),
       messages_(metrics.counter(metric_prefix + "_messages_received_total", "Messages received on the subscription")),
       reconnects_(metrics.counter(metric_prefix + "_reconnects_total", "Redis connections re-established after a loss")) {
@@ -91,9 +92,15 @@ void RedisSubscriber::run() {
 }
 
 void RedisSubscriber::read_messages(RedisConnection& connection) {
+    redisContext* context = connection.context();
     while (true) {
         void* raw = nullptr;
-        if (redisGetReply(connection.context(), &raw) != REDIS_OK) return;
+        // Replies already buffered first; only when none is left, drained, then block.
+        if (redisGetReplyFromReader(context, &raw) != REDIS_OK) return;
+        if (!raw) {
+            if (on_drained_) on_drained_();
+            if (redisGetReply(context, &raw) != REDIS_OK) return;
+        }
         auto* reply = static_cast<redisReply*>(raw);
         // ["message", channel, payload]; subscribe confirmations are ignored.
         if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 &&

@@ -25,9 +25,14 @@ public:
     // Called on the subscriber's thread after each (re)subscription, before any message
     // that follows it is read: the place to load a snapshot that messages then amend.
     using OnSubscribed = std::function<void()>;
+    // Called on the subscriber's thread when every message already read from the
+    // socket has gone to the sink, before waiting for more: where a sink that
+    // collects a burst of messages hands it on.
+    using OnDrained = std::function<void()>;
 
     RedisSubscriber(RedisEndpoint endpoint, std::string channel, Sink sink, MetricsRegistry& metrics,
-                    OnSubscribed on_subscribed = {}, const std::string& metric_prefix = "birdwatch_redis");
+                    OnSubscribed on_subscribed = {}, OnDrained on_drained = {},
+                    const std::string& metric_prefix = "birdwatch_redis");
     ~RedisSubscriber();
 
     void start();
@@ -43,6 +48,7 @@ private:
     const std::string channel_;
     const Sink sink_;
     const OnSubscribed on_subscribed_;
+    const OnDrained on_drained_;
     std::shared_ptr<spdlog::logger> log_;
     Counter& messages_;
     Counter& reconnects_;

@@ -45,7 +45,7 @@ FanoutConfig to_fanout_config(const nlohmann::json& v) {
     if (port < 0 || port > 65535) throw ConfigError("http.port must be 0..65535, got " + std::to_string(port));
     c.server.address = v["http"]["address"];
     c.server.port = static_cast<unsigned short>(port);
-    c.server.threads = v["http"]["threads"];
+    c.loops = v["http"]["threads"];
     c.server.static_dir = v["http"]["static_dir"];
     c.server.session.max_message_bytes = v["websocket"]["max_message_bytes"];
     c.server.session.max_queue_bytes = v["websocket"]["max_queue_bytes"];

@@ -16,6 +16,7 @@ struct FanoutConfig {
     RedisEndpoint redis;
     std::string channel;
     ServerOptions server;
+    int loops = 0;  // http.threads: event loops (threads) serving connections, 0 = one per core
     RegistrarOptions registrar;
     std::string store_kind;  // "none" | "sqlite" | "elasticsearch"
     SqliteOptions sqlite;    // opened read-only

@@ -3,193 +3,216 @@
 #include "common/clock.h"
 #include "common/log.h"
 
+#include <boost/asio/post.hpp>
 #include <simdjson.h>
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 
 namespace birdwatch {
 
 namespace od = simdjson::ondemand;
 
+constexpr std::size_t max_burst = 256;
+
 // Reads only the "qids" member of a payload; the rest is never parsed.
 struct Hub::Reader {
     od::parser parser;
     std::string padded;
-    std::vector<std::string> qids;
     FirstOccurrence first;
     std::shared_ptr<spdlog::logger> log = make_logger("hub");
 
-    bool read(const std::string& payload) {
-        qids.clear();
+    // Empty when the payload has no readable qids array.
+    std::vector<std::string> read(const std::string& payload) {
+        std::vector<std::string> qids;
         padded.reserve(payload.size() + simdjson::SIMDJSON_PADDING);
         padded.assign(payload);
         od::document doc;
         od::object root;
         if (parser.iterate(padded.data(), padded.size(), padded.capacity()).get(doc) || doc.get_object().get(root))
-            return false;
+            return {};
         for (auto field : root) {
             std::string_view key;
-            if (field.unescaped_key().get(key)) return false;
+            if (field.unescaped_key().get(key)) return {};
             if (key != "qids") continue;
             od::array ids;
-            if (field.value().get_array().get(ids)) return false;
+            if (field.value().get_array().get(ids)) return {};
             for (auto id : ids) {
                 std::string_view text;
-                if (id.get_string().get(text)) return false;
+                if (id.get_string().get(text)) return {};
                 qids.emplace_back(text);
             }
-            return true;
+            return qids;
         }
-        return false;
+        return {};
+    }
+
+    void reject(const std::string& payload, const char* why) {
+        if (first.first(why))
+            log->warn("msg=\"payload dropped: {} (logged once)\" payload=\"{}\"", why, payload.substr(0, 200));
     }
 };
 
-Hub::Hub(MetricsRegistry& metrics, QueryAcquired on_acquired, QueryReleased on_released)
-    : on_acquired_(std::move(on_acquired)),
+Hub::Hub(MetricsRegistry& metrics, IoPool& loops, QueryAcquired on_acquired, QueryReleased on_released)
+    : loops_(loops),
+      shards_(loops.size()),
+      on_acquired_(std::move(on_acquired)),
       on_released_(std::move(on_released)),
       reader_(std::make_unique<Reader>()),
       payloads_(metrics.counter("birdwatch_fanout_payloads_total", "Payloads received from Redis")),
       latency_(metrics.histogram("birdwatch_fanout_delivery_latency_seconds",
-                                 "From the ingest receiving a tweet to this replica handing it to its clients' queues")),
+                                 "From the ingest receiving a tweet to this replica handing it to its loops")),
       unreadable_(metrics.counter("birdwatch_fanout_payloads_unreadable_total",
-                                  "Payloads without a readable qids array (dropped)")),
-      unrouted_(metrics.counter("birdwatch_fanout_payloads_unrouted_total",
-                                "Payloads none of whose queries has a subscriber here")) {
+                                  "Payloads without a readable qids array, or spanning several lines (dropped)")) {
     metrics.gauge_fn("birdwatch_fanout_connections", "Open WebSocket connections",
                      [this] { return static_cast<double>(size()); });
     metrics.gauge_fn("birdwatch_fanout_queries", "Distinct queries with a subscriber on this replica", [this] {
-        std::lock_guard lock(mutex_);
-        return static_cast<double>(by_query_.size());
+        std::lock_guard lock(queries_mutex_);
+        return static_cast<double>(queries_.size());
     });
 }
 
 Hub::~Hub() = default;
 
-void Hub::join(const std::shared_ptr<Recipient>& recipient) {
-    std::lock_guard lock(mutex_);
-    members_.emplace(recipient.get(), Member{recipient, {}});
+void Hub::join(std::size_t loop, const std::shared_ptr<Recipient>& recipient) {
+    shards_[loop].members.emplace(recipient.get(), Member{recipient, {}});
+    connections_.fetch_add(1, std::memory_order_relaxed);
 }
 
-void Hub::drop_subscription(const Recipient* recipient, const std::string& qid, std::vector<std::string>& released) {
-    auto it = by_query_.find(qid);
-    if (it == by_query_.end()) return;
+void Hub::leave(std::size_t loop, const Recipient* recipient) {
+    Shard& shard = shards_[loop];
+    const auto it = shard.members.find(recipient);
+    if (it == shard.members.end()) return;
+    for (const auto& qid : it->second.qids) drop_subscription(shard, recipient, qid);
+    shard.members.erase(it);
+    connections_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void Hub::subscribe(std::size_t loop, const Recipient* recipient, const std::string& qid, const std::string& canonical) {
+    Shard& shard = shards_[loop];
+    const auto member = shard.members.find(recipient);
+    if (member == shard.members.end()) return;
+    auto& qids = member->second.qids;
+    if (std::find(qids.begin(), qids.end(), qid) != qids.end()) return;
+    qids.push_back(qid);
+    auto& list = shard.by_query[qid];
+    if (list.empty()) count_query(qid, &canonical, +1);
+    list.push_back({recipient, member->second.recipient});
+}
+
+void Hub::unsubscribe(std::size_t loop, const Recipient* recipient, const std::string& qid) {
+    Shard& shard = shards_[loop];
+    const auto member = shard.members.find(recipient);
+    if (member == shard.members.end()) return;
+    auto& qids = member->second.qids;
+    const auto at = std::find(qids.begin(), qids.end(), qid);
+    if (at == qids.end()) return;
+    qids.erase(at);
+    drop_subscription(shard, recipient, qid);
+}
+
+void Hub::drop_subscription(Shard& shard, const Recipient* recipient, const std::string& qid) {
+    const auto it = shard.by_query.find(qid);
+    if (it == shard.by_query.end()) return;
     auto& list = it->second;
-    list.erase(std::remove(list.begin(), list.end(), recipient), list.end());
+    list.erase(std::remove_if(list.begin(), list.end(), [&](const Subscriber& s) { return s.key == recipient; }),
+               list.end());
     if (list.empty()) {
-        by_query_.erase(it);
-        released.push_back(qid);
+        shard.by_query.erase(it);
+        count_query(qid, nullptr, -1);
     }
 }
 
-void Hub::leave(const Recipient* recipient) {
-    std::vector<std::string> released;
-    {
-        std::lock_guard lock(mutex_);
-        auto it = members_.find(recipient);
-        if (it == members_.end()) return;
-        for (const auto& qid : it->second.qids) drop_subscription(recipient, qid, released);
-        members_.erase(it);
+// The registrar hears of a query's first and last loop under the lock, so an
+// acquire and a release of the same query from two loops reach it in order.
+void Hub::count_query(const std::string& qid, const std::string* canonical, int delta) {
+    std::lock_guard lock(queries_mutex_);
+    if (delta > 0) {
+        if (++queries_[qid] == 1) on_acquired_(qid, *canonical);
+        return;
     }
-    for (const auto& qid : released) on_released_(qid);
-}
-
-bool Hub::subscribe(const Recipient* recipient, const std::string& qid, const std::string& canonical) {
-    bool first = false;
-    {
-        std::lock_guard lock(mutex_);
-        auto member = members_.find(recipient);
-        if (member == members_.end()) return false;
-        auto& qids = member->second.qids;
-        if (std::find(qids.begin(), qids.end(), qid) != qids.end()) return false;
-        qids.push_back(qid);
-        auto& list = by_query_[qid];
-        first = list.empty();
-        list.push_back(recipient);
-    }
-    if (first) on_acquired_(qid, canonical);
-    return true;
-}
-
-bool Hub::unsubscribe(const Recipient* recipient, const std::string& qid) {
-    std::vector<std::string> released;
-    {
-        std::lock_guard lock(mutex_);
-        auto member = members_.find(recipient);
-        if (member == members_.end()) return false;
-        auto& qids = member->second.qids;
-        const auto at = std::find(qids.begin(), qids.end(), qid);
-        if (at == qids.end()) return false;
-        qids.erase(at);
-        drop_subscription(recipient, qid, released);
-    }
-    for (const auto& q : released) on_released_(q);
-    return true;
-}
-
-std::size_t Hub::subscriptions_of(const Recipient* recipient) const {
-    std::lock_guard lock(mutex_);
-    const auto it = members_.find(recipient);
-    return it == members_.end() ? 0 : it->second.qids.size();
+    const auto it = queries_.find(qid);
+    if (it == queries_.end() || --it->second > 0) return;
+    queries_.erase(it);
+    on_released_(qid);
 }
 
 void Hub::publish(std::string payload) {
     payloads_.inc();
-    if (!reader_->read(payload)) {
+    // A client frame may carry several messages separated by '\n' (docs/protocol.md).
+    if (std::memchr(payload.data(), '\n', payload.size())) {
         unreadable_.inc();
-        if (reader_->first.first("unreadable"))
-            reader_->log->warn("msg=\"payload without a readable qids array, dropped (logged once)\" payload=\"{}\"",
-                               payload.substr(0, 200));
+        reader_->reject(payload, "payload spans several lines");
+        return;
+    }
+    auto qids = reader_->read(payload);
+    if (qids.empty()) {
+        unreadable_.inc();
+        reader_->reject(payload, "no readable qids array");
         return;
     }
     if (const auto at = payload.find(R"("tweet":{"id":")"); at != std::string::npos) {
         const std::uint64_t id = std::strtoull(payload.c_str() + at + 15, nullptr, 10);
         if (id > latest_tweet_id_.load(std::memory_order_relaxed)) latest_tweet_id_.store(id, std::memory_order_relaxed);
     }
-    targets_.clear();
-    {
-        std::lock_guard lock(mutex_);
-        for (const auto& qid : reader_->qids) {
-            const auto it = by_query_.find(qid);
-            if (it == by_query_.end()) continue;
-            for (const Recipient* r : it->second)
-                if (auto strong = members_.at(r).recipient.lock()) targets_.push_back(std::move(strong));
-        }
-    }
-    if (targets_.empty()) {
-        unrouted_.inc();
-        return;
-    }
-    if (const auto at = payload.find(R"("ingest_ms":)"); at != std::string::npos)
-        latency_.observe(static_cast<double>(now_epoch_ms() - std::strtoll(payload.c_str() + at + 12, nullptr, 10)) / 1000.0);
-    // A client whose several queries matched receives the tweet once.
-    std::sort(targets_.begin(), targets_.end());
-    targets_.erase(std::unique(targets_.begin(), targets_.end()), targets_.end());
-    const Frame frame = std::make_shared<const std::string>(std::move(payload));
-    for (const auto& target : targets_) target->deliver(frame);
-    targets_.clear();
+    if (const auto at = payload.find(R"("ingest_us":)"); at != std::string::npos)
+        latency_.observe(static_cast<double>(now_epoch_us() - std::strtoll(payload.c_str() + at + 12, nullptr, 10)) / 1e6);
+    burst_.push_back({std::make_shared<const std::string>(std::move(payload)), std::move(qids)});
+    // A flood never ends its burst: keep latency and the burst's memory bounded.
+    if (burst_.size() >= max_burst) end_of_burst();
 }
 
-std::vector<std::shared_ptr<Recipient>> Hub::all() const {
-    std::vector<std::shared_ptr<Recipient>> out;
-    std::lock_guard lock(mutex_);
-    out.reserve(members_.size());
-    for (const auto& [key, member] : members_)
-        if (auto strong = member.recipient.lock()) out.push_back(std::move(strong));
-    return out;
+void Hub::end_of_burst() {
+    if (burst_.empty()) return;
+    const auto burst = std::make_shared<const Burst>(std::move(burst_));
+    burst_.clear();
+    for (std::size_t loop = 0; loop < shards_.size(); ++loop)
+        boost::asio::post(loops_.context(loop), [this, loop, burst] { deliver(shards_[loop], *burst); });
+}
+
+void Hub::deliver(Shard& shard, const Burst& burst) {
+    auto& targets = shard.targets;
+    for (const auto& [frame, qids] : burst) {
+        for (const auto& qid : qids) {
+            const auto it = shard.by_query.find(qid);
+            if (it == shard.by_query.end()) continue;
+            for (const auto& subscriber : it->second)
+                if (auto strong = subscriber.recipient.lock()) targets.push_back(std::move(strong));
+        }
+        // A client whose several queries matched receives the tweet once.
+        if (qids.size() > 1) {
+            std::sort(targets.begin(), targets.end());
+            targets.erase(std::unique(targets.begin(), targets.end()), targets.end());
+        }
+        for (auto& target : targets)
+            if (target->deliver(frame)) shard.touched.push_back(std::move(target));
+        targets.clear();
+    }
+    for (const auto& recipient : shard.touched) recipient->flush();
+    shard.touched.clear();
+}
+
+template <typename Visit>
+void Hub::for_each_member(Visit visit) {
+    for (std::size_t loop = 0; loop < shards_.size(); ++loop)
+        boost::asio::post(loops_.context(loop), [this, loop, visit] {
+            // Collected first: a visit may make the recipient leave (and erase itself).
+            std::vector<std::shared_ptr<Recipient>> all;
+            for (const auto& [key, member] : shards_[loop].members)
+                if (auto strong = member.recipient.lock()) all.push_back(std::move(strong));
+            for (const auto& recipient : all) visit(*recipient);
+        });
 }
 
 void Hub::broadcast_all(const Frame& frame) {
-    for (const auto& recipient : all()) recipient->deliver(frame);
+    for_each_member([frame](Recipient& recipient) {
+        if (recipient.deliver(frame)) recipient.flush();
+    });
 }
 
 void Hub::close_all(unsigned short code) {
-    for (const auto& recipient : all()) recipient->close(code);
-}
-
-std::size_t Hub::size() const {
-    std::lock_guard lock(mutex_);
-    return members_.size();
+    for_each_member([code](Recipient& recipient) { recipient.close(code); });
 }
 
 }  // namespace birdwatch

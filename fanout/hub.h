@@ -1,11 +1,16 @@
 #pragma once
-// Who wants what. Recipients subscribe to query ids; each payload from Redis is
-// read once for its match ids, wrapped once in an immutable shared frame, and
-// handed to every recipient subscribed to any of them, once per recipient.
-// The hub reports when a query gains its first or loses its last local
-// subscriber, without knowing who listens (the registry lease holder).
+// Who wants what. Each payload from Redis is read once for its match ids and
+// wrapped once in an immutable shared frame. The payloads of one burst (what one
+// read from Redis brought) go to every loop of the IoPool in one post; each loop
+// hands each payload to its own subscribers of those ids, once per recipient, and
+// then lets every recipient it touched write the whole burst at once. A loop's
+// subscription index is touched only by that loop's thread, so the per-message
+// delivery path takes no lock.
+// The hub reports when a query gains its first or loses its last subscriber on
+// this replica, without knowing who listens (the registry lease holder).
 
 #include "common/metrics.h"
+#include "fanout/io_pool.h"
 
 #include <atomic>
 #include <functional>
@@ -22,10 +27,11 @@ using Frame = std::shared_ptr<const std::string>;
 class Recipient {
 public:
     virtual ~Recipient() = default;
-    // Called from any thread; must not block.
-    virtual void deliver(const Frame& frame) = 0;
-    // Close with a WebSocket close code (1001 on shutdown); from any thread.
-    virtual void close(unsigned short code) = 0;
+    // All are called on the recipient's own loop and must not block.
+    // Queues a frame; true when the recipient wants a flush() once the burst is queued.
+    virtual bool deliver(const Frame& frame) = 0;
+    virtual void flush() = 0;
+    virtual void close(unsigned short code) = 0;  // a WebSocket close code (1001 on shutdown)
 };
 
 class Hub {
@@ -33,52 +39,72 @@ public:
     using QueryAcquired = std::function<void(const std::string& qid, const std::string& canonical)>;
     using QueryReleased = std::function<void(const std::string& qid)>;
 
-    Hub(MetricsRegistry& metrics, QueryAcquired on_acquired, QueryReleased on_released);
+    Hub(MetricsRegistry& metrics, IoPool& loops, QueryAcquired on_acquired, QueryReleased on_released);
     ~Hub();
 
-    void join(const std::shared_ptr<Recipient>& recipient);
-    void leave(const Recipient* recipient);  // also drops its subscriptions
+    // On loop `loop`'s thread, for recipients living on that loop.
+    void join(std::size_t loop, const std::shared_ptr<Recipient>& recipient);
+    void leave(std::size_t loop, const Recipient* recipient);  // also drops its subscriptions
+    void subscribe(std::size_t loop, const Recipient* recipient, const std::string& qid, const std::string& canonical);
+    void unsubscribe(std::size_t loop, const Recipient* recipient, const std::string& qid);
 
-    // False when the recipient already holds that subscription.
-    bool subscribe(const Recipient* recipient, const std::string& qid, const std::string& canonical);
-    // False when it did not hold it.
-    bool unsubscribe(const Recipient* recipient, const std::string& qid);
-    std::size_t subscriptions_of(const Recipient* recipient) const;
-
-    // A `matches` payload: delivered to the subscribers of its qids. Called from one thread.
+    // A `matches` payload for the subscribers of its qids, sent on at the next
+    // end_of_burst(). Both from one thread (the subscriber's).
     void publish(std::string payload);
-    void close_all(unsigned short code);
-    // The same frame to every connected recipient (server-wide messages such as stats).
+    void end_of_burst();
+    // From any thread: the same frame to every connected recipient (stats), or a close to all.
     void broadcast_all(const Frame& frame);
+    void close_all(unsigned short code);
+
     std::uint64_t payloads_received() const { return payloads_.value(); }
     // The newest tweet id this replica has received (0 before the first).
     std::uint64_t latest_tweet_id() const { return latest_tweet_id_.load(std::memory_order_relaxed); }
-    std::size_t size() const;
+    std::size_t size() const { return connections_.load(std::memory_order_relaxed); }
 
 private:
+    struct Subscriber {
+        const Recipient* key;
+        std::weak_ptr<Recipient> recipient;
+    };
     struct Member {
         std::weak_ptr<Recipient> recipient;
         std::vector<std::string> qids;
     };
-    std::vector<std::shared_ptr<Recipient>> all() const;
-    void drop_subscription(const Recipient* recipient, const std::string& qid, std::vector<std::string>& released);
+    // One per loop; only that loop's thread touches it.
+    struct Routed {
+        Frame frame;
+        std::vector<std::string> qids;
+    };
+    using Burst = std::vector<Routed>;
+    struct Shard {
+        std::unordered_map<const Recipient*, Member> members;
+        std::unordered_map<std::string, std::vector<Subscriber>> by_query;
+        std::vector<std::shared_ptr<Recipient>> targets;  // scratch: one payload's recipients
+        std::vector<std::shared_ptr<Recipient>> touched;  // scratch: the burst's recipients to flush
+    };
+    void deliver(Shard& shard, const Burst& burst);
+    void drop_subscription(Shard& shard, const Recipient* recipient, const std::string& qid);
+    void count_query(const std::string& qid, const std::string* canonical, int delta);
+    template <typename Visit>
+    void for_each_member(Visit visit);
 
+    IoPool& loops_;
+    std::vector<Shard> shards_;
     QueryAcquired on_acquired_;
     QueryReleased on_released_;
-    mutable std::mutex mutex_;
-    std::unordered_map<const Recipient*, Member> members_;
-    std::unordered_map<std::string, std::vector<const Recipient*>> by_query_;
+    // Subscribers per query across all loops: only subscribe/unsubscribe take this lock.
+    mutable std::mutex queries_mutex_;
+    std::unordered_map<std::string, std::size_t> queries_;
 
-    // Used by publish() only (one thread).
-    struct Reader;
+    struct Reader;  // used by publish() only (one thread)
     std::unique_ptr<Reader> reader_;
-    std::vector<std::shared_ptr<Recipient>> targets_;
+    Burst burst_;   // publish() and end_of_burst() only
 
+    std::atomic<std::size_t> connections_{0};
     std::atomic<std::uint64_t> latest_tweet_id_{0};
     Counter& payloads_;
     Histogram& latency_;
     Counter& unreadable_;
-    Counter& unrouted_;
 };
 
 }  // namespace birdwatch

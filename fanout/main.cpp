@@ -1,5 +1,5 @@
 // birdwatch-fanout:
-//   Redis `matches` ──▶ subscriber ──▶ hub ──▶ sessions ──▶ WebSocket clients
+//   Redis `matches` ──▶ subscriber ──▶ hub ──(one post per loop)──▶ loop's sessions ──▶ WebSocket clients
 //   sessions' subscriptions ──▶ hub ──(first/last subscriber)──▶ registrar ──▶ Redis registry
 // The server starts before the subscription so /healthz answers while Redis comes
 // up; shutdown drains clients first, then lets go of Redis.
@@ -10,6 +10,7 @@
 #include "common/shutdown_signal.h"
 #include "fanout/fanout_config.h"
 #include "fanout/hub.h"
+#include "fanout/io_pool.h"
 #include "fanout/query_registrar.h"
 #include "fanout/server.h"
 #include "fanout/stats_reporter.h"
@@ -39,11 +40,13 @@ int main(int argc, char** argv) {
 
     MetricsRegistry metrics;
     QueryRegistrar registrar(config.registrar, metrics);
+    IoPool loops(config.loops);
     Hub hub(
-        metrics, [&](const std::string& qid, const std::string& query) { registrar.acquire(qid, query); },
+        metrics, loops, [&](const std::string& qid, const std::string& query) { registrar.acquire(qid, query); },
         [&](const std::string& qid) { registrar.release(qid); });
-    RedisSubscriber subscriber(config.redis, config.channel,
-                               [&hub](std::string payload) { hub.publish(std::move(payload)); }, metrics);
+    RedisSubscriber subscriber(
+        config.redis, config.channel, [&hub](std::string payload) { hub.publish(std::move(payload)); }, metrics, {},
+        [&hub] { hub.end_of_burst(); });
     std::function<std::unique_ptr<TweetStore>()> open_store;
     if (config.store_kind != "none")
         open_store = [&config]() -> std::unique_ptr<TweetStore> {
@@ -58,9 +61,10 @@ int main(int argc, char** argv) {
     }
     std::unique_ptr<Server> server;
     try {
-        server = std::make_unique<Server>(config.server, hub, store.get(), metrics,
+        server = std::make_unique<Server>(config.server, loops, hub, store.get(), metrics,
                                           [&subscriber] { return subscriber.subscribed(); });
         server->start();
+        loops.start();
     } catch (const std::exception& e) {
         spdlog::error("msg=\"cannot serve\" address={} port={} error=\"{}\"", config.server.address,
                       config.server.port, e.what());
@@ -81,8 +85,9 @@ int main(int argc, char** argv) {
     spdlog::info("msg=\"shutting down, draining clients\" signal={} clients={} drain_ms={}", signal, hub.size(),
                  config.drain.count());
     stats.stop();
-    server->drain_and_stop(config.drain);
+    server->drain(config.drain);
     subscriber.stop();
+    loops.stop();
     registrar.stop();
     if (store) store->stop();
     spdlog::info("msg=\"stopped\"");

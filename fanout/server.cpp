@@ -84,7 +84,8 @@ http::response<http::string_body> respond(const http::request<http::string_body>
 // Plain HTTP on one connection until it asks for a WebSocket upgrade.
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
 public:
-    HttpSession(tcp::socket socket, HttpContext& context) : stream_(std::move(socket)), context_(context) {}
+    HttpSession(tcp::socket socket, std::size_t loop, HttpContext& context)
+        : stream_(std::move(socket)), loop_(loop), context_(context) {}
 
     void run() { read(); }
 
@@ -118,7 +119,7 @@ private:
                 return send(respond(req, http::status::unauthorized, "missing or wrong token\n"));
             }
             stream_.expires_never();
-            start_websocket_session(stream_.release_socket(), std::move(req), context_.hub, context_.store,
+            start_websocket_session(stream_.release_socket(), loop_, std::move(req), context_.hub, context_.store,
                                     context_.session_options, context_.session_metrics);
             return;
         }
@@ -178,6 +179,7 @@ private:
     }
 
     beast::tcp_stream stream_;
+    const std::size_t loop_;
     HttpContext& context_;
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
@@ -186,8 +188,10 @@ private:
 }  // namespace
 
 struct Server::Impl {
-    Impl(ServerOptions opts, Hub& hub, StoreReader* store, MetricsRegistry& metrics, std::function<bool()> ready)
+    Impl(ServerOptions opts, IoPool& pool, Hub& hub, StoreReader* store, MetricsRegistry& metrics,
+         std::function<bool()> ready)
         : options(std::move(opts)),
+          loops(pool),
           static_files(load_static_files(options.static_dir)),
           refused_capacity(metrics.counter("birdwatch_fanout_upgrades_refused_total", "WebSocket upgrades refused",
                                            R"(reason="capacity")")),
@@ -198,16 +202,23 @@ struct Server::Impl {
           session_metrics(metrics),
           context{static_files, hub,     store,           options,         refused_capacity, refused_origin,
                   refused_token, metrics, std::move(ready), draining,      options.session,  session_metrics},
-          acceptor(net::make_strand(io)),
+          acceptor(loops.context(0)),
           log(make_logger("server")),
           accepted(metrics.counter("birdwatch_fanout_accepted_total", "TCP connections accepted")) {}
 
+    // Each connection goes to the next loop and stays there.
     void accept() {
-        acceptor.async_accept(net::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
+        const std::size_t loop = loops.next();
+        acceptor.async_accept(loops.context(loop), [this, loop](beast::error_code ec, tcp::socket socket) {
             if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
             if (!ec) {
                 accepted.inc();
-                std::make_shared<HttpSession>(std::move(socket), context)->run();
+                // A tweet is pushed the moment it is queued, not held back for Nagle's algorithm.
+                beast::error_code ignored;
+                socket.set_option(tcp::no_delay(true), ignored);
+                net::post(socket.get_executor(), [this, loop, socket = std::move(socket)]() mutable {
+                    std::make_shared<HttpSession>(std::move(socket), loop, context)->run();
+                });
             } else if (first_error.first(ec.message())) {
                 log->warn("msg=\"accept failed (logged once per error)\" error=\"{}\"", ec.message());
             }
@@ -216,6 +227,7 @@ struct Server::Impl {
     }
 
     ServerOptions options;
+    IoPool& loops;
     StaticFiles static_files;
     Counter& refused_capacity;
     Counter& refused_origin;
@@ -224,21 +236,17 @@ struct Server::Impl {
     unsigned short bound_port = 0;
     SessionMetrics session_metrics;
     HttpContext context;
-    net::io_context io;
     tcp::acceptor acceptor;
-    std::vector<std::thread> threads;
     std::shared_ptr<spdlog::logger> log;
     FirstOccurrence first_error;
     Counter& accepted;
 };
 
-Server::Server(ServerOptions options, Hub& hub, StoreReader* store, MetricsRegistry& metrics,
+Server::Server(ServerOptions options, IoPool& loops, Hub& hub, StoreReader* store, MetricsRegistry& metrics,
                std::function<bool()> ready)
-    : impl_(std::make_unique<Impl>(std::move(options), hub, store, metrics, std::move(ready))) {}
+    : impl_(std::make_unique<Impl>(std::move(options), loops, hub, store, metrics, std::move(ready))) {}
 
-Server::~Server() {
-    if (!impl_->threads.empty()) drain_and_stop(0ms);
-}
+Server::~Server() = default;
 
 void Server::start() {
     const tcp::endpoint endpoint(net::ip::make_address(impl_->options.address), impl_->options.port);
@@ -248,14 +256,13 @@ void Server::start() {
     impl_->acceptor.listen(net::socket_base::max_listen_connections);
     impl_->bound_port = impl_->acceptor.local_endpoint().port();
     impl_->accept();
-    int threads = impl_->options.threads > 0 ? impl_->options.threads : static_cast<int>(std::thread::hardware_concurrency());
-    for (int i = 0; i < std::max(1, threads); ++i) impl_->threads.emplace_back([this] { impl_->io.run(); });
-    impl_->log->info("msg=\"listening\" address={} port={} threads={}", impl_->options.address, port(), threads);
+    impl_->log->info("msg=\"listening\" address={} port={} loops={}", impl_->options.address, port(),
+                     impl_->loops.size());
 }
 
 unsigned short Server::port() const { return impl_->bound_port; }
 
-void Server::drain_and_stop(std::chrono::milliseconds drain) {
+void Server::drain(std::chrono::milliseconds drain) {
     impl_->draining = true;
     net::post(impl_->acceptor.get_executor(), [this] {
         beast::error_code ignored;
@@ -265,9 +272,6 @@ void Server::drain_and_stop(std::chrono::milliseconds drain) {
     const auto deadline = std::chrono::steady_clock::now() + drain;
     while (impl_->context.hub.size() > 0 && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(20ms);
-    impl_->io.stop();
-    for (auto& t : impl_->threads) t.join();
-    impl_->threads.clear();
 }
 
 }  // namespace birdwatch

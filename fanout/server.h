@@ -1,9 +1,11 @@
 #pragma once
 // Accepts TCP connections, answers the operational HTTP endpoints, and hands
-// `GET /ws` upgrades to WebSocket sessions. Runs its own io_context threads.
+// `GET /ws` upgrades to WebSocket sessions, spreading connections over the loops
+// of an IoPool (which the caller starts and stops).
 
 #include "common/metrics.h"
 #include "fanout/hub.h"
+#include "fanout/io_pool.h"
 #include "fanout/session.h"
 
 #include <chrono>
@@ -17,7 +19,6 @@ namespace birdwatch {
 struct ServerOptions {
     std::string address = "127.0.0.1";
     unsigned short port = 8080;
-    int threads = 0;  // 0 = one per core
     std::size_t max_connections = 10000;
     std::vector<std::string> allowed_origins;  // empty: any Origin
     std::string token;                         // when set, upgrades need "Authorization: Bearer <token>" or ?token=
@@ -28,16 +29,18 @@ struct ServerOptions {
 class Server {
 public:
     // `ready` answers /readyz (e.g. "Redis subscription active"); `store` may be null.
-    Server(ServerOptions options, Hub& hub, StoreReader* store, MetricsRegistry& metrics, std::function<bool()> ready);
+    Server(ServerOptions options, IoPool& loops, Hub& hub, StoreReader* store, MetricsRegistry& metrics,
+           std::function<bool()> ready);
     ~Server();
 
-    // Loads the static files, binds and starts serving; throws std::runtime_error /
-    // std::system_error if the directory cannot be read or the address cannot be bound.
+    // Loads the static files, binds and starts accepting (once the loops run); throws
+    // std::runtime_error / std::system_error if the directory cannot be read or the
+    // address cannot be bound.
     void start();
     unsigned short port() const;
     // Stops accepting, fails /readyz, closes clients with 1001 (going away), and
-    // waits up to `drain` for them to leave before stopping the threads.
-    void drain_and_stop(std::chrono::milliseconds drain);
+    // waits up to `drain` for them to leave.
+    void drain(std::chrono::milliseconds drain);
 
 private:
     struct Impl;

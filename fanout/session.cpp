@@ -64,13 +64,19 @@ Frame query_reply(std::string_view type, const std::string& qid, const std::stri
     return std::make_shared<const std::string>(std::move(out));
 }
 
-// One class owns the socket and its write queue (as in Beast's examples). Every
-// member runs on the connection's strand; deliver()/close() hop onto it.
+// Queued messages leave in one WebSocket message of up to this many, '\n'-separated
+// (docs/protocol.md): one write for many tweets when a client falls behind.
+constexpr std::size_t max_batch_messages = 256;
+constexpr std::size_t max_batch_bytes = 256 * 1024;
+constexpr char message_separator = '\n';
+
+// One class owns the socket and its write queue (as in Beast's examples). It lives
+// on one loop of the IoPool, which runs everything it does: no strand, no lock.
 class WebSocketSession final : public Recipient, public std::enable_shared_from_this<WebSocketSession> {
 public:
-    WebSocketSession(net::ip::tcp::socket socket, Hub& hub, StoreReader* store, const SessionOptions& options,
-                     SessionMetrics& metrics)
-        : ws_(std::move(socket)), hub_(hub), store_(store), options_(options), metrics_(metrics),
+    WebSocketSession(net::ip::tcp::socket socket, std::size_t loop, Hub& hub, StoreReader* store,
+                     const SessionOptions& options, SessionMetrics& metrics)
+        : ws_(std::move(socket)), loop_(loop), hub_(hub), store_(store), options_(options), metrics_(metrics),
           tokens_(options.message_burst) {}
 
     ~WebSocketSession() override { metrics_.queued_bytes.add(-static_cast<std::int64_t>(queued_bytes_)); }
@@ -83,27 +89,40 @@ public:
             [](websocket::response_type& res) { res.set(beast::http::field::server, "birdwatch-fanout"); }));
         ws_.read_message_max(options_.max_message_bytes);
         ws_.text(true);
+        ws_.auto_fragment(false);  // a batch goes out as one frame, in one write
         ws_.async_accept(upgrade, [self = shared_from_this()](beast::error_code ec) { self->on_accept(ec); });
     }
 
-    void deliver(const Frame& frame) override {
-        net::post(ws_.get_executor(), [self = shared_from_this(), frame] { self->enqueue(frame); });
+    bool deliver(const Frame& frame) override {
+        enqueue(frame);
+        if (flush_pending_) return false;
+        flush_pending_ = true;
+        return true;
+    }
+
+    void flush() override {
+        flush_pending_ = false;
+        if (in_flight_.empty() && !queue_.empty() && !closing_) write();
     }
 
     void close(unsigned short code) override {
-        net::post(ws_.get_executor(), [self = shared_from_this(), code] {
-            if (self->closing_) return;
-            self->closing_ = true;
-            // The read loop may have stopped (error budget), so leaving the hub cannot wait for it.
-            self->ws_.async_close(websocket::close_reason(code), [self](beast::error_code) { self->hub_.leave(self.get()); });
-        });
+        if (closing_) return;
+        closing_ = true;
+        // The read loop may have stopped (error budget), so leaving the hub cannot wait for it.
+        ws_.async_close(websocket::close_reason(code),
+                        [self = shared_from_this()](beast::error_code) { self->leave(); });
     }
 
 private:
     void on_accept(beast::error_code ec) {
         if (ec) return;
-        hub_.join(shared_from_this());
+        hub_.join(loop_, shared_from_this());
         read();
+    }
+
+    void leave() {
+        closing_ = true;
+        hub_.leave(loop_, this);
     }
 
     void read() {
@@ -112,14 +131,13 @@ private:
 
     void on_read(beast::error_code ec) {
         if (ec) {  // closed by the peer, timed out, or a protocol violation (Beast sent the close)
-            hub_.leave(this);
-            closing_ = true;
+            leave();
             return;
         }
         metrics_.messages_received.inc();
         const std::string text = beast::buffers_to_string(buffer_.data());
         buffer_.consume(buffer_.size());
-        if (Frame reply = within_rate() ? answer(text) : refuse_rate()) enqueue(reply);  // store reads reply later
+        if (Frame reply = within_rate() ? answer(text) : refuse_rate()) send(reply);  // store reads reply later
         if (errors_ >= options_.error_budget) {
             metrics_.budget_closes.inc();
             close(static_cast<unsigned short>(websocket::close_code::policy_error));
@@ -141,10 +159,10 @@ private:
                 return error("bad_message", "subscribe needs a \"query\" string");
             const QueryParse parse = parse_query(query->get<std::string>());
             if (!parse.query) return error("bad_query", parse.error.message, parse.error.position);
-            if (hub_.subscriptions_of(this) >= options_.max_subscriptions)
+            if (!queries_.count(parse.query->id) && queries_.size() >= options_.max_subscriptions)
                 return error("too_many_subscriptions",
                              "at most " + std::to_string(options_.max_subscriptions) + " subscriptions per connection");
-            hub_.subscribe(this, parse.query->id, parse.query->canonical);
+            hub_.subscribe(loop_, this, parse.query->id, parse.query->canonical);
             queries_[parse.query->id] = parse.query->canonical;
             return query_reply("subscribed", parse.query->id, &parse.query->canonical);
         }
@@ -152,9 +170,9 @@ private:
             const auto qid = message.find("qid");
             if (qid == message.end() || !qid->is_string())
                 return error("bad_message", "unsubscribe needs a \"qid\" string");
-            if (!hub_.unsubscribe(this, qid->get<std::string>()))
+            if (!queries_.erase(qid->get<std::string>()))
                 return error("not_subscribed", "this connection holds no subscription " + qid->get<std::string>());
-            queries_.erase(qid->get<std::string>());
+            hub_.unsubscribe(loop_, this, qid->get<std::string>());
             return query_reply("unsubscribed", qid->get<std::string>(), nullptr);
         }
         if (*type == "history" || *type == "resume" || *type == "get") return ask_store(*type, message);
@@ -171,8 +189,11 @@ private:
             if (!it->is_string()) return std::nullopt;
             return it->get<std::string>();
         };
-        StoreReader::Reply reply = [self = shared_from_this()](std::string frame) {
-            self->deliver(std::make_shared<const std::string>(std::move(frame)));
+        // Called on a store reader thread: hop back onto this connection's loop.
+        StoreReader::Reply reply = [self = shared_from_this()](std::string text) {
+            net::post(self->ws_.get_executor(), [self, frame = std::make_shared<const std::string>(std::move(text))] {
+                self->send(frame);
+            });
         };
         bool queued = false;
         if (type == "get") {
@@ -242,11 +263,10 @@ private:
     void enqueue(const Frame& frame) {
         if (closing_) return;
         // Bounded memory: drop the oldest frames not yet being written.
-        const std::size_t first_droppable = writing_ ? 1 : 0;
         bool over = false;
-        while (queue_.size() > first_droppable && queued_bytes_ + frame->size() > options_.max_queue_bytes) {
-            release(queue_[first_droppable]->size());
-            queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(first_droppable));
+        while (!queue_.empty() && queued_bytes_ + frame->size() > options_.max_queue_bytes) {
+            release(queue_.front()->size());
+            queue_.pop_front();
             metrics_.frames_dropped.inc();
             over = true;
         }
@@ -267,26 +287,40 @@ private:
         queue_.push_back(frame);
         queued_bytes_ += frame->size();
         metrics_.queued_bytes.add(static_cast<std::int64_t>(frame->size()));
-        if (!writing_) write();
     }
 
+    void send(const Frame& frame) {
+        enqueue(frame);
+        if (!flush_pending_) flush();
+    }
+
+    // Everything queued (up to a batch) leaves as one message: the shared frames
+    // themselves, joined by separators, with no copy.
     void write() {
-        writing_ = true;
-        ws_.async_write(net::buffer(*queue_.front()),
-                        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_write(ec); });
+        std::size_t bytes = 0;
+        while (!queue_.empty() && in_flight_.size() < max_batch_messages &&
+               (in_flight_.empty() || bytes + queue_.front()->size() < max_batch_bytes)) {
+            if (!in_flight_.empty()) buffers_.emplace_back(&message_separator, 1);
+            buffers_.emplace_back(queue_.front()->data(), queue_.front()->size());
+            bytes += queue_.front()->size();
+            in_flight_.push_back(std::move(queue_.front()));
+            queue_.pop_front();
+        }
+        ws_.async_write(buffers_, [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_write(ec); });
     }
 
     void on_write(beast::error_code ec) {
-        writing_ = false;
+        std::size_t bytes = 0;
+        for (const auto& frame : in_flight_) bytes += frame->size();
+        release(bytes);
+        metrics_.frames_sent.inc(in_flight_.size());
+        metrics_.bytes_sent.inc(bytes);
+        in_flight_.clear();
+        buffers_.clear();
         if (ec) {
-            hub_.leave(this);
-            closing_ = true;
+            leave();
             return;
         }
-        metrics_.frames_sent.inc();
-        metrics_.bytes_sent.inc(queue_.front()->size());
-        release(queue_.front()->size());
-        queue_.pop_front();
         if (!queue_.empty() && !closing_) write();
     }
 
@@ -296,15 +330,18 @@ private:
     }
 
     websocket::stream<beast::tcp_stream> ws_;
+    const std::size_t loop_;
     Hub& hub_;
     StoreReader* store_;
     const SessionOptions& options_;
     SessionMetrics& metrics_;
     beast::flat_buffer buffer_;
-    std::deque<Frame> queue_;
-    std::size_t queued_bytes_ = 0;
-    bool writing_ = false;
+    std::deque<Frame> queue_;          // waiting to be written
+    std::vector<Frame> in_flight_;     // being written, as one message
+    std::vector<net::const_buffer> buffers_;
+    std::size_t queued_bytes_ = 0;     // waiting and in flight
     bool closing_ = false;
+    bool flush_pending_ = false;  // delivered to during a burst: the hub calls flush() at its end
     std::unordered_map<std::string, std::string> queries_;  // this connection's subscriptions: qid -> canonical
     std::size_t errors_ = 0;
     double tokens_ = 0;
@@ -314,9 +351,10 @@ private:
 
 }  // namespace
 
-void start_websocket_session(net::ip::tcp::socket socket, beast::http::request<beast::http::string_body> upgrade,
-                             Hub& hub, StoreReader* store, const SessionOptions& options, SessionMetrics& metrics) {
-    std::make_shared<WebSocketSession>(std::move(socket), hub, store, options, metrics)->run(std::move(upgrade));
+void start_websocket_session(net::ip::tcp::socket socket, std::size_t loop,
+                             beast::http::request<beast::http::string_body> upgrade, Hub& hub, StoreReader* store,
+                             const SessionOptions& options, SessionMetrics& metrics) {
+    std::make_shared<WebSocketSession>(std::move(socket), loop, hub, store, options, metrics)->run(std::move(upgrade));
 }
 
 }  // namespace birdwatch

@@ -40,9 +40,9 @@ struct SessionMetrics {
 };
 
 // Completes the WebSocket handshake for an upgrade request and runs the session
-// until either side closes it.
+// until either side closes it, on loop `loop` of the IoPool (the socket's own).
 // `store` may be null (no store configured): history, resume and get then answer `no_store`.
-void start_websocket_session(boost::asio::ip::tcp::socket socket,
+void start_websocket_session(boost::asio::ip::tcp::socket socket, std::size_t loop,
                              boost::beast::http::request<boost::beast::http::string_body> upgrade, Hub& hub,
                              StoreReader* store, const SessionOptions& options, SessionMetrics& metrics);
 

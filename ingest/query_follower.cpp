@@ -55,7 +55,7 @@ QueryFollower::QueryFollower(FollowerOptions options, BoundedChannel<QueryUpdate
                                   "Query registry announcements that could not be read")),
       expired_(metrics.counter("birdwatch_ingest_queries_expired_total", "Queries removed because their leases lapsed")),
       subscriber_(options_.redis, options_.keys.events, [this](std::string p) { on_event(p); }, metrics,
-                  [this] { load_snapshot(); }, "birdwatch_registry_redis") {}
+                  [this] { load_snapshot(); }, {}, "birdwatch_registry_redis") {}
 
 QueryFollower::~QueryFollower() { stop(); }
 

@@ -43,8 +43,9 @@
       setTimeout(connect, retry * 1000 + Math.random() * 500);  // backoff with jitter: no reconnect storms
       retry = Math.min(retry * 2, 16);
     };
-    socket.onmessage = (event) => {
-      const m = JSON.parse(event.data);
+    // A frame carries one or more messages, one per line (docs/protocol.md).
+    socket.onmessage = (event) => { for (const line of event.data.split("\n")) receive(JSON.parse(line)); };
+    const receive = (m) => {
       if (m.type === "tweet") render(m.tweet, true);
       else if (m.type === "subscribed") {
         const resumed = qid === m.qid && newest;

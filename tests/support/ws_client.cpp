@@ -66,7 +66,14 @@ struct WsClient::State : std::enable_shared_from_this<WsClient::State> {
             if (ec) return self->fail("read", ec);
             {
                 std::lock_guard lock(self->mutex);
-                self->received.push_back(beast::buffers_to_string(self->buffer.data()));
+                // A frame carries one or more messages, '\n'-separated (docs/protocol.md).
+                const std::string frame = beast::buffers_to_string(self->buffer.data());
+                for (std::size_t start = 0;;) {
+                    const std::size_t end = frame.find('\n', start);
+                    self->received.push_back(frame.substr(start, end - start));
+                    if (end == std::string::npos) break;
+                    start = end + 1;
+                }
                 self->changed.notify_all();
             }
             self->buffer.consume(self->buffer.size());

@@ -1,0 +1,34 @@
+#include "fanout/io_pool.h"
+
+#include <algorithm>
+
+namespace birdwatch {
+
+IoPool::IoPool(int threads) {
+    const int count = threads > 0 ? threads : static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
+    for (int i = 0; i < count; ++i) contexts_.push_back(std::make_unique<boost::asio::io_context>(1));
+}
+
+IoPool::~IoPool() { stop(); }
+
+std::size_t IoPool::next() {
+    const std::size_t index = next_;
+    next_ = (next_ + 1) % contexts_.size();
+    return index;
+}
+
+void IoPool::start() {
+    for (auto& context : contexts_) {
+        guards_.push_back(boost::asio::make_work_guard(*context));
+        threads_.emplace_back([&context] { context->run(); });
+    }
+}
+
+void IoPool::stop() {
+    guards_.clear();
+    for (auto& context : contexts_) context->stop();
+    for (auto& thread : threads_) thread.join();
+    threads_.clear();
+}
+
+}  // namespace birdwatch
