@@ -49,6 +49,12 @@ public:
         return take_one(lock);
     }
 
+    // Never blocks; empty optional when there is nothing to take.
+    std::optional<T> try_pop() {
+        std::unique_lock lock(mutex_);
+        return take_one(lock);
+    }
+
     // Waits at most `timeout`; empty optional on timeout or when closed and drained.
     std::optional<T> pop_for(std::chrono::milliseconds timeout) {
         std::unique_lock lock(mutex_);

@@ -9,4 +9,9 @@ inline std::int64_t now_epoch_ms() {
         .count();
 }
 
+inline std::int64_t now_epoch_us() {
+    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
 }  // namespace birdwatch

@@ -5,7 +5,7 @@
 namespace birdwatch::protocol {
 
 void append_tweet_payload(std::string& out, std::string_view tweet_json, std::span<const std::string> query_ids,
-                          std::int64_t ingest_ms) {
+                          std::int64_t ingest_us) {
     out.append("{\"v\":");
     json_text::append_int(out, version);
     out.append(",\"type\":\"tweet\",\"qids\":[");
@@ -13,8 +13,8 @@ void append_tweet_payload(std::string& out, std::string_view tweet_json, std::sp
         if (i) out.push_back(',');
         json_text::append_string(out, query_ids[i]);
     }
-    out.append("],\"ingest_ms\":");
-    json_text::append_int(out, ingest_ms);
+    out.append("],\"ingest_us\":");
+    json_text::append_int(out, ingest_us);
     out.append(",\"tweet\":");
     out.append(tweet_json);
     out.push_back('}');

@@ -14,9 +14,9 @@ namespace birdwatch::protocol {
 inline constexpr int version = 1;
 inline constexpr const char* default_matches_channel = "matches";
 
-// {"v":1,"type":"tweet","qids":[..],"ingest_ms":N,"tweet":{..}} around the tweet's
+// {"v":1,"type":"tweet","qids":[..],"ingest_us":N,"tweet":{..}} around the tweet's
 // JSON object from append_tweet_json() (built once, also what the store keeps).
 void append_tweet_payload(std::string& out, std::string_view tweet_json, std::span<const std::string> query_ids,
-                          std::int64_t ingest_ms);
+                          std::int64_t ingest_us);  // epoch microseconds
 
 }  // namespace birdwatch::protocol

@@ -72,7 +72,7 @@ void Pipeline::add_query(const std::string& qid, const std::string& text) {
 }
 
 void Pipeline::apply_query_updates() {
-    while (auto update = queries_.pop_for(0ms)) {
+    while (auto update = queries_.try_pop()) {
         switch (update->kind) {
             case QueryUpdate::Kind::add: add_query(update->qid, update->text); break;
             case QueryUpdate::Kind::remove: percolator_.remove(update->qid); break;
@@ -137,7 +137,7 @@ void Pipeline::handle(const StreamLine& line) {
     }
     for (const Tweet& tweet : tweets_) {
         tweets_total_.inc();
-        if (tweet.created_at_ms > 0) lag_ms_.set(line.received_ms - tweet.created_at_ms);
+        if (tweet.created_at_ms > 0) lag_ms_.set(line.received_us / 1000 - tweet.created_at_ms);
         extract_features(tweet, features_);
         matched_.clear();
         percolator_.match(features_, matched_);
@@ -150,7 +150,7 @@ void Pipeline::handle(const StreamLine& line) {
             std::sort(qids_.begin(), qids_.end());
             std::string payload;
             payload.reserve(tweet_json.size() + 64 + 20 * qids_.size());
-            protocol::append_tweet_payload(payload, tweet_json, qids_, line.received_ms);
+            protocol::append_tweet_payload(payload, tweet_json, qids_, line.received_us);
             if (!options_.firehose_channel.empty() && !out_.push({options_.firehose_channel, payload})) return;
             if (!matched_.empty()) {
                 matched_total_.inc();

@@ -8,7 +8,7 @@ namespace birdwatch {
 // can be measured from the moment ingest had the bytes.
 struct StreamLine {
     std::string bytes;
-    std::int64_t received_ms = 0;
+    std::int64_t received_us = 0;  // epoch microseconds
 };
 
 }  // namespace birdwatch

@@ -20,7 +20,7 @@ void ReplaySource::produce(std::stop_token stop) {
         std::string line;
         while (std::getline(in, line)) {
             if (!pacer.wait_turn(stop)) return;
-            if (!out_.push(StreamLine{std::move(line), now_epoch_ms()})) return;
+            if (!out_.push(StreamLine{std::move(line), now_epoch_us()})) return;
             line = std::string();
         }
     } while (options_.loop && !stop.stop_requested());

@@ -87,7 +87,7 @@ StreamSource::Attempt StreamSource::connect_once(const std::stop_token& stop) {
                   {[&](std::string_view message) {
                        messages_.inc();
                        last_message_ms_ = now_epoch_ms();
-                       out_.push(StreamLine{std::string(message), now_epoch_ms()});  // blocks when the pipeline lags
+                       out_.push(StreamLine{std::string(message), now_epoch_us()});  // blocks when the pipeline lags
                    },
                    [&] { keep_alives_.inc(); },
                    [&](std::size_t bytes) {

@@ -15,7 +15,7 @@ void SyntheticSource::produce(std::stop_token stop) {
     RatePacer pacer(options_.rate);
     while (options_.count == 0 || corpus.produced() < options_.count) {
         if (!pacer.wait_turn(stop)) return;
-        if (!out_.push(StreamLine{corpus.next(), now_epoch_ms()})) return;
+        if (!out_.push(StreamLine{corpus.next(), now_epoch_us()})) return;
     }
 }
 
