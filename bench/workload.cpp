@@ -19,19 +19,30 @@ std::vector<Tweet> synthetic_tweets(std::size_t count, std::uint64_t seed) {
     return tweets;
 }
 
-std::vector<Tweet> load_tweets(const std::string& shared_dir, std::size_t count, std::string& source) {
-    TweetParser parser;
-    std::vector<Tweet> tweets;
+std::vector<std::string> load_lines(const std::string& shared_dir, std::size_t count, std::string& source) {
+    std::vector<std::string> lines;
     for (const char* file : {"v1-stream.jsonl", "v1-stream-legacy.jsonl", "v1-rest.jsonl", "v2-tweets.jsonl",
                              "v2-pages.jsonl", "v1-sequence-filter.jsonl", "v1-sequence-sample.jsonl"}) {
         std::ifstream in(shared_dir + "/" + file);
-        for (std::string line; tweets.size() < count && std::getline(in, line);) parser.parse(line, tweets);
+        for (std::string line; lines.size() < count && std::getline(in, line);) lines.push_back(std::move(line));
     }
-    if (tweets.empty()) {
+    if (lines.empty()) {
         source = "synthetic corpus (no shared data at " + shared_dir + ")";
-        return synthetic_tweets(count, 1);
+        SyntheticCorpus corpus(1, 1700000000000, 10);
+        while (lines.size() < count) lines.push_back(corpus.next());
+        return lines;
     }
     source = "real tweets from " + shared_dir;
+    return lines;
+}
+
+std::vector<Tweet> load_tweets(const std::string& shared_dir, std::size_t count, std::string& source) {
+    TweetParser parser;
+    std::vector<Tweet> tweets;
+    for (const auto& line : load_lines(shared_dir, count, source)) {
+        if (tweets.size() >= count) break;
+        parser.parse(line, tweets);
+    }
     return tweets;
 }
 

@@ -11,7 +11,10 @@
 
 namespace birdwatch::workload {
 
-// Up to `count` tweets; `source` tells where they came from.
+// Up to `count` raw NDJSON lines (tweets, and the control messages real streams
+// carry); `source` tells where they came from.
+std::vector<std::string> load_lines(const std::string& shared_dir, std::size_t count, std::string& source);
+// Up to `count` tweets parsed from those lines.
 std::vector<Tweet> load_tweets(const std::string& shared_dir, std::size_t count, std::string& source);
 std::vector<Tweet> synthetic_tweets(std::size_t count, std::uint64_t seed);
 

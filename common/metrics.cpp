@@ -14,6 +14,17 @@ Counter& MetricsRegistry::counter(const std::string& name, const std::string& he
     return c;
 }
 
+double MetricsRegistry::value(const std::string& name, const std::string& labels) const {
+    std::lock_guard lock(mutex_);
+    for (const Entry& e : entries_) {
+        if (e.name != name || e.labels != labels) continue;
+        if (e.counter) return static_cast<double>(e.counter->value());
+        if (e.gauge) return static_cast<double>(e.gauge->value());
+        if (e.read) return e.read();
+    }
+    return 0;
+}
+
 Gauge& MetricsRegistry::gauge(const std::string& name, const std::string& help, const std::string& labels) {
     std::lock_guard lock(mutex_);
     Gauge& g = gauges_.emplace_back();

@@ -63,6 +63,9 @@ public:
     void gauge_fn(const std::string& name, const std::string& help, std::function<double()> read,
                   const std::string& labels = "");
 
+    // The current value of a counter or gauge series; 0 when there is none.
+    double value(const std::string& name, const std::string& labels = "") const;
+
     std::string render_prometheus() const;
     // Every series as name{labels}=value on one line, for periodic log lines.
     std::string summary() const;

@@ -276,10 +276,12 @@ private:
         if (over && !over_since_) over_since_ = now;
         if (over_since_ && queued_bytes_ < options_.max_queue_bytes / 2) over_since_.reset();
         if (over_since_ && now - *over_since_ >= options_.slow_close_after) {
-            // It does not read, so a close frame (1013) would never reach it: drop the connection.
+            // It does not read, so a close frame (1013) would never reach it: drop the connection,
+            // with a reset (linger 0) so the kernel does not keep its full send buffer either.
             metrics_.slow_closes.inc();
             closing_ = true;
             beast::error_code ignored;
+            beast::get_lowest_layer(ws_).socket().set_option(net::socket_base::linger(true, 0), ignored);
             beast::get_lowest_layer(ws_).socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
             beast::get_lowest_layer(ws_).socket().close(ignored);
             return;

@@ -79,6 +79,7 @@ TEST_CASE("store locked by another writer mid-stream: tweets spool, then drain, 
 
     sqlite3* other = nullptr;
     REQUIRE(sqlite3_open(db_path.c_str(), &other) == SQLITE_OK);
+    sqlite3_busy_timeout(other, 5000);  // the ingest may be mid-commit: wait for the lock, as a real writer would
     REQUIRE(sqlite3_exec(other, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr) == SQLITE_OK);
     REQUIRE(wait_until([&] { return metric(http_port, "birdwatch_store_spool_records") >= 1000; }, 10s));
     const std::uint64_t stored_during = metric(http_port, "birdwatch_store_stored_total");
