@@ -39,6 +39,12 @@ Histogram& MetricsRegistry::histogram(const std::string& name, const std::string
     return h;
 }
 
+void MetricsRegistry::counter_fn(const std::string& name, const std::string& help, std::function<double()> read,
+                                 const std::string& labels) {
+    std::lock_guard lock(mutex_);
+    entries_.push_back({name, help, "counter", labels, nullptr, nullptr, std::move(read), nullptr});
+}
+
 void MetricsRegistry::gauge_fn(const std::string& name, const std::string& help, std::function<double()> read,
                                const std::string& labels) {
     std::lock_guard lock(mutex_);

@@ -31,6 +31,17 @@ private:
     std::atomic<std::int64_t> value_{0};
 };
 
+// A count kept by one thread (an event loop's own): a plain load and store, no locked
+// instruction on the hot path. Any thread may read it; registered with counter_fn().
+class LocalCounter {
+public:
+    void add(std::int64_t n) { value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+    std::int64_t value() const { return value_.load(std::memory_order_relaxed); }
+
+private:
+    std::atomic<std::int64_t> value_{0};
+};
+
 // A Prometheus histogram over fixed bucket bounds (seconds); lock-free observations.
 class Histogram {
 public:
@@ -59,6 +70,9 @@ public:
     Counter& counter(const std::string& name, const std::string& help, const std::string& labels = "");
     Gauge& gauge(const std::string& name, const std::string& help, const std::string& labels = "");
     Histogram& histogram(const std::string& name, const std::string& help);
+    // A counter read when rendered (sums of per-loop LocalCounters).
+    void counter_fn(const std::string& name, const std::string& help, std::function<double()> read,
+                    const std::string& labels = "");
     // A gauge read when rendered (queue depths, ages).
     void gauge_fn(const std::string& name, const std::string& help, std::function<double()> read,
                   const std::string& labels = "");

@@ -7,6 +7,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <utility>
 #include <cstdlib>
 #include <cstring>
 
@@ -84,7 +85,7 @@ void Hub::leave(std::size_t loop, const Recipient* recipient) {
     Shard& shard = shards_[loop];
     const auto it = shard.members.find(recipient);
     if (it == shard.members.end()) return;
-    for (const auto& qid : it->second.qids) drop_subscription(shard, recipient, qid);
+    for (const auto& qid : it->second.qids) drop_subscription(shard, &it->second, qid);
     shard.members.erase(it);
     connections_.fetch_sub(1, std::memory_order_relaxed);
 }
@@ -98,7 +99,7 @@ void Hub::subscribe(std::size_t loop, const Recipient* recipient, const std::str
     qids.push_back(qid);
     auto& list = shard.by_query[qid];
     if (list.empty()) count_query(qid, &canonical, +1);
-    list.push_back({recipient, member->second.recipient});
+    list.push_back(&member->second);
 }
 
 void Hub::unsubscribe(std::size_t loop, const Recipient* recipient, const std::string& qid) {
@@ -109,15 +110,14 @@ void Hub::unsubscribe(std::size_t loop, const Recipient* recipient, const std::s
     const auto at = std::find(qids.begin(), qids.end(), qid);
     if (at == qids.end()) return;
     qids.erase(at);
-    drop_subscription(shard, recipient, qid);
+    drop_subscription(shard, &member->second, qid);
 }
 
-void Hub::drop_subscription(Shard& shard, const Recipient* recipient, const std::string& qid) {
+void Hub::drop_subscription(Shard& shard, const Member* member, const std::string& qid) {
     const auto it = shard.by_query.find(qid);
     if (it == shard.by_query.end()) return;
     auto& list = it->second;
-    list.erase(std::remove_if(list.begin(), list.end(), [&](const Subscriber& s) { return s.key == recipient; }),
-               list.end());
+    list.erase(std::remove(list.begin(), list.end(), member), list.end());
     if (list.empty()) {
         shard.by_query.erase(it);
         count_query(qid, nullptr, -1);
@@ -167,30 +167,53 @@ void Hub::end_of_burst() {
     if (burst_.empty()) return;
     const auto burst = std::make_shared<const Burst>(std::move(burst_));
     burst_.clear();
-    for (std::size_t loop = 0; loop < shards_.size(); ++loop)
-        boost::asio::post(loops_.context(loop), [this, loop, burst] { deliver(shards_[loop], *burst); });
+    for (std::size_t loop = 0; loop < shards_.size(); ++loop) {
+        Shard& shard = shards_[loop];
+        bool wake = false;
+        {
+            std::lock_guard lock(shard.inbox_mutex);
+            shard.inbox.push_back(burst);
+            wake = !std::exchange(shard.scheduled, true);
+        }
+        if (wake) boost::asio::post(loops_.context(loop), [this, loop] { deliver_inbox(loop); });
+    }
 }
 
-void Hub::deliver(Shard& shard, const Burst& burst) {
+void Hub::deliver_inbox(std::size_t loop) {
+    Shard& shard = shards_[loop];
+    std::vector<std::shared_ptr<const Burst>> bursts;
+    {
+        std::lock_guard lock(shard.inbox_mutex);
+        bursts.swap(shard.inbox);
+        shard.scheduled = false;
+    }
+    for (const auto& burst : bursts) queue(shard, *burst);
+    for (const auto& recipient : shard.touched) recipient->flush();
+    shard.touched.clear();
+}
+
+// Recipients only queue here; a recipient that fails leaves on a later turn of its
+// loop, so the lists are not changed while they are walked.
+void Hub::queue(Shard& shard, const Burst& burst) {
     auto& targets = shard.targets;
     for (const auto& [frame, qids] : burst) {
         for (const auto& qid : qids) {
             const auto it = shard.by_query.find(qid);
-            if (it == shard.by_query.end()) continue;
-            for (const auto& subscriber : it->second)
-                if (auto strong = subscriber.recipient.lock()) targets.push_back(std::move(strong));
+            if (it != shard.by_query.end()) targets.insert(targets.end(), it->second.begin(), it->second.end());
         }
+        if (targets.empty()) continue;
         // A client whose several queries matched receives the tweet once.
         if (qids.size() > 1) {
             std::sort(targets.begin(), targets.end());
             targets.erase(std::unique(targets.begin(), targets.end()), targets.end());
         }
-        for (auto& target : targets)
-            if (target->deliver(frame)) shard.touched.push_back(std::move(target));
+        // This loop's own reference count for the frame: its recipients copy and release
+        // it without touching a cache line that other loops write.
+        const Frame local(std::make_shared<Frame>(frame), frame.get());
+        for (Member* target : targets)
+            if (target->recipient->deliver(local)) shard.touched.push_back(target->recipient);
         targets.clear();
     }
-    for (const auto& recipient : shard.touched) recipient->flush();
-    shard.touched.clear();
 }
 
 template <typename Visit>
@@ -199,8 +222,7 @@ void Hub::for_each_member(Visit visit) {
         boost::asio::post(loops_.context(loop), [this, loop, visit] {
             // Collected first: a visit may make the recipient leave (and erase itself).
             std::vector<std::shared_ptr<Recipient>> all;
-            for (const auto& [key, member] : shards_[loop].members)
-                if (auto strong = member.recipient.lock()) all.push_back(std::move(strong));
+            for (const auto& [key, member] : shards_[loop].members) all.push_back(member.recipient);
             for (const auto& recipient : all) visit(*recipient);
         });
 }

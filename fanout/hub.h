@@ -1,11 +1,11 @@
 #pragma once
 // Who wants what. Each payload from Redis is read once for its match ids and
 // wrapped once in an immutable shared frame. The payloads of one burst (what one
-// read from Redis brought) go to every loop of the IoPool in one post; each loop
-// hands each payload to its own subscribers of those ids, once per recipient, and
-// then lets every recipient it touched write the whole burst at once. A loop's
-// subscription index is touched only by that loop's thread, so the per-message
-// delivery path takes no lock.
+// read from Redis brought) go to every loop of the IoPool's inbox, and a loop is
+// woken once for however many bursts wait there. It hands each payload to its own
+// subscribers of those ids, once per recipient, and then lets every recipient it
+// touched write all of it at once. A loop's subscription index is touched only by
+// that loop's thread, so the per-message delivery path takes no lock.
 // The hub reports when a query gains its first or loses its last subscriber on
 // this replica, without knowing who listens (the registry lease holder).
 
@@ -27,7 +27,8 @@ using Frame = std::shared_ptr<const std::string>;
 class Recipient {
 public:
     virtual ~Recipient() = default;
-    // All are called on the recipient's own loop and must not block.
+    // All are called on the recipient's own loop and must not block, nor leave the
+    // hub from inside them (a recipient that fails leaves on a later turn of its loop).
     // Queues a frame; true when the recipient wants a flush() once the burst is queued.
     virtual bool deliver(const Frame& frame) = 0;
     virtual void flush() = 0;
@@ -62,28 +63,32 @@ public:
     std::size_t size() const { return connections_.load(std::memory_order_relaxed); }
 
 private:
-    struct Subscriber {
-        const Recipient* key;
-        std::weak_ptr<Recipient> recipient;
-    };
+    // The hub holds each joined recipient until it leaves.
     struct Member {
-        std::weak_ptr<Recipient> recipient;
+        std::shared_ptr<Recipient> recipient;
         std::vector<std::string> qids;
     };
-    // One per loop; only that loop's thread touches it.
     struct Routed {
         Frame frame;
         std::vector<std::string> qids;
     };
     using Burst = std::vector<Routed>;
+    // One per loop; only that loop's thread touches it. Members are map nodes, so
+    // the per-query lists can point at them.
     struct Shard {
         std::unordered_map<const Recipient*, Member> members;
-        std::unordered_map<std::string, std::vector<Subscriber>> by_query;
-        std::vector<std::shared_ptr<Recipient>> targets;  // scratch: one payload's recipients
-        std::vector<std::shared_ptr<Recipient>> touched;  // scratch: the burst's recipients to flush
+        std::unordered_map<std::string, std::vector<Member*>> by_query;
+        std::vector<Member*> targets;                     // scratch: one payload's recipients
+        std::vector<std::shared_ptr<Recipient>> touched;  // scratch: the bursts' recipients to flush
+        // Bursts handed over by the subscriber thread. The loop takes all of them in one
+        // turn, so a loop that falls behind writes more per syscall instead of lagging more.
+        std::mutex inbox_mutex;
+        std::vector<std::shared_ptr<const Burst>> inbox;
+        bool scheduled = false;
     };
-    void deliver(Shard& shard, const Burst& burst);
-    void drop_subscription(Shard& shard, const Recipient* recipient, const std::string& qid);
+    void deliver_inbox(std::size_t loop);
+    void queue(Shard& shard, const Burst& burst);
+    void drop_subscription(Shard& shard, const Member* member, const std::string& qid);
     void count_query(const std::string& qid, const std::string* canonical, int delta);
     template <typename Visit>
     void for_each_member(Visit visit);

@@ -1,5 +1,5 @@
 // birdwatch-fanout:
-//   Redis `matches` ──▶ subscriber ──▶ hub ──(one post per loop)──▶ loop's sessions ──▶ WebSocket clients
+//   Redis `matches` ──▶ subscriber ──▶ hub ──(each loop's inbox)──▶ loop's sessions ──▶ WebSocket clients
 //   sessions' subscriptions ──▶ hub ──(first/last subscriber)──▶ registrar ──▶ Redis registry
 // The server starts before the subscription so /healthz answers while Redis comes
 // up; shutdown drains clients first, then lets go of Redis.

@@ -80,13 +80,14 @@ void QueryRegistrar::run() {
     while (true) {
         const auto wait = std::max(0ms, std::chrono::duration_cast<std::chrono::milliseconds>(next_refresh - Clock::now()));
         std::vector<const std::pair<const std::string, std::string>*> fresh;
-        while (auto change = changes_.pop_for(fresh.empty() ? wait : 0ms)) {
+        while (auto change = fresh.empty() ? changes_.pop_for(wait) : changes_.try_pop()) {
             if (change->acquire) {
                 auto [it, inserted] = held_.insert_or_assign(change->qid, change->canonical);
-                fresh.push_back(&*it);
+                if (inserted) fresh.push_back(&*it);
             } else {
-                held_.erase(change->qid);
+                // `fresh` points into `held_`: forget the pointer before the entry.
                 std::erase_if(fresh, [&](const auto* q) { return q->first == change->qid; });
+                held_.erase(change->qid);
             }
         }
         if (changes_.closed_and_drained()) return;

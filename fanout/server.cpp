@@ -56,7 +56,6 @@ StaticFiles load_static_files(const std::string& dir) {
 struct HttpContext {
     const StaticFiles& static_files;
     Hub& hub;
-    StoreReader* store;
     const ServerOptions& options;
     Counter& refused_capacity;
     Counter& refused_origin;
@@ -64,8 +63,7 @@ struct HttpContext {
     MetricsRegistry& metrics;
     std::function<bool()> ready;
     std::atomic<bool>& draining;
-    const SessionOptions& session_options;
-    SessionMetrics& session_metrics;
+    WebSocketSessions& sessions;
 };
 
 namespace {
@@ -119,8 +117,8 @@ private:
                 return send(respond(req, http::status::unauthorized, "missing or wrong token\n"));
             }
             stream_.expires_never();
-            start_websocket_session(stream_.release_socket(), loop_, std::move(req), context_.hub, context_.store,
-                                    context_.session_options, context_.session_metrics);
+            const std::string_view early(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+            context_.sessions.start(stream_.release_socket(), loop_, req, early);
             return;
         }
         send(route(req));
@@ -199,9 +197,9 @@ struct Server::Impl {
                                          R"(reason="origin")")),
           refused_token(metrics.counter("birdwatch_fanout_upgrades_refused_total", "WebSocket upgrades refused",
                                         R"(reason="token")")),
-          session_metrics(metrics),
-          context{static_files, hub,     store,           options,         refused_capacity, refused_origin,
-                  refused_token, metrics, std::move(ready), draining,      options.session,  session_metrics},
+          sessions(pool, hub, store, options.session, metrics),
+          context{static_files,  hub,     options,          refused_capacity, refused_origin,
+                  refused_token, metrics, std::move(ready), draining, sessions},
           acceptor(loops.context(0)),
           log(make_logger("server")),
           accepted(metrics.counter("birdwatch_fanout_accepted_total", "TCP connections accepted")) {}
@@ -234,7 +232,7 @@ struct Server::Impl {
     Counter& refused_token;
     std::atomic<bool> draining{false};
     unsigned short bound_port = 0;
-    SessionMetrics session_metrics;
+    WebSocketSessions sessions;
     HttpContext context;
     tcp::acceptor acceptor;
     std::shared_ptr<spdlog::logger> log;

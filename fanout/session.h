@@ -1,9 +1,12 @@
 #pragma once
-// A WebSocket client connection. Only session.cpp includes Beast's websocket
-// headers: that translation unit is the expensive one to compile.
+// WebSocket client connections, RFC 6455 spoken directly on the socket
+// (fanout/websocket_codec.h): each session owns its socket and one write queue, so
+// its tweets, replies, pongs and close frame leave in order and never interleave.
+// Everything a session does runs on its loop of the IoPool.
 
 #include "common/metrics.h"
 #include "fanout/hub.h"
+#include "fanout/io_pool.h"
 #include "fanout/store_reader.h"
 
 #include <boost/asio/ip/tcp.hpp>
@@ -12,6 +15,8 @@
 
 #include <chrono>
 #include <cstddef>
+#include <memory>
+#include <string_view>
 
 namespace birdwatch {
 
@@ -24,26 +29,28 @@ struct SessionOptions {
     std::size_t error_budget = 50;                   // error replies before the connection is closed (1008)
     std::chrono::milliseconds slow_close_after{10000};  // over max_queue_bytes this long: closed (1013)
     std::chrono::milliseconds idle_timeout{300000};  // silence before closing; pinged at half of it
+    std::chrono::milliseconds close_timeout{5000};   // after our close frame, how long to wait for the client's
 };
 
-struct SessionMetrics {
-    explicit SessionMetrics(MetricsRegistry& metrics);
-    Counter& frames_sent;
-    Counter& bytes_sent;
-    Counter& frames_dropped;
-    Counter& messages_received;
-    Counter& client_errors;
-    Counter& rate_limited;
-    Counter& budget_closes;
-    Counter& slow_closes;
-    Gauge& queued_bytes;
-};
+// The sessions of every loop, with what each loop shares among its own: a read
+// buffer, write scratch, traffic counters and one timer for idle and close deadlines.
+class WebSocketSessions {
+public:
+    WebSocketSessions(IoPool& loops, Hub& hub, StoreReader* store, const SessionOptions& options,
+                      MetricsRegistry& metrics);
+    ~WebSocketSessions();
 
-// Completes the WebSocket handshake for an upgrade request and runs the session
-// until either side closes it, on loop `loop` of the IoPool (the socket's own).
-// `store` may be null (no store configured): history, resume and get then answer `no_store`.
-void start_websocket_session(boost::asio::ip::tcp::socket socket, std::size_t loop,
-                             boost::beast::http::request<boost::beast::http::string_body> upgrade, Hub& hub,
-                             StoreReader* store, const SessionOptions& options, SessionMetrics& metrics);
+    // On loop `loop`'s thread: answers the upgrade request (101, or 400/426 when it is
+    // not a valid RFC 6455 handshake) and runs the session until either side closes it.
+    // `early` holds any bytes the client sent after its request. `store` may be null
+    // (no store configured): history, resume and get then answer `no_store`.
+    void start(boost::asio::ip::tcp::socket socket, std::size_t loop,
+               const boost::beast::http::request<boost::beast::http::string_body>& upgrade, std::string_view early);
+
+    struct Impl;
+
+private:
+    std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace birdwatch

@@ -3,6 +3,7 @@
 // never crash (the test command runs it under ASan/UBSan), and a well-behaved client
 // on the same replica must keep receiving.
 
+#include "tests/support/client_frames.h"
 #include "tests/support/daemons.h"
 #include "tests/support/live_search.h"
 #include "tests/support/redis_server.h"
@@ -13,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <random>
 
 using namespace birdwatch;
@@ -48,22 +50,9 @@ std::string random_frame(std::mt19937& rng) {
     if (kind == 6) first = static_cast<std::uint8_t>(0x80 | (rng() % 16));   // any opcode
     if (kind == 7) first = static_cast<std::uint8_t>(0x81 | ((rng() % 7 + 1) << 4));  // reserved bits
     if (kind == 8) masked = rng() % 2;                                        // unmasked client frame
-    std::string frame(1, static_cast<char>(first));
-    const std::size_t n = payload.size();
-    const char mask_bit = masked ? '\x80' : '\0';
-    if (n < 126) {
-        frame.push_back(static_cast<char>(mask_bit | static_cast<char>(n)));
-    } else if (n < 65536) {
-        frame.push_back(static_cast<char>(mask_bit | 126));
-        frame.push_back(static_cast<char>(n >> 8));
-        frame.push_back(static_cast<char>(n & 0xFF));
-    } else {
-        frame.push_back(static_cast<char>(mask_bit | 127));
-        for (int i = 7; i >= 0; --i) frame.push_back(static_cast<char>((n >> (8 * i)) & 0xFF));
-    }
-    const char mask[4] = {static_cast<char>(rng()), static_cast<char>(rng()), static_cast<char>(rng()), static_cast<char>(rng())};
-    if (masked) frame.append(mask, 4);
-    for (std::size_t i = 0; i < n; ++i) frame.push_back(masked ? static_cast<char>(payload[i] ^ mask[i % 4]) : payload[i]);
+    const std::array<char, 4> mask = {static_cast<char>(rng()), static_cast<char>(rng()), static_cast<char>(rng()),
+                                      static_cast<char>(rng())};
+    std::string frame = client_frame(first, payload, masked, mask);
     if (kind == 5 && frame.size() > 4) frame.resize(frame.size() / 2);  // truncated: the length lies
     return frame;
 }

@@ -17,11 +17,6 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 
 namespace {
-std::uint64_t metric(unsigned short port, const std::string& series) {
-    const std::string body = http_get(port, "/metrics").body;
-    const auto at = body.find("\n" + series + " ");
-    return at == std::string::npos ? 0 : std::stoull(body.substr(at + series.size() + 2));
-}
 long rss_kib(int pid) {
     std::ifstream status("/proc/" + std::to_string(pid) + "/status");
     for (std::string line; std::getline(status, line);)

@@ -56,12 +56,6 @@ long rss_kib(int pid) {
     return -1;
 }
 
-std::uint64_t metric(unsigned short port, const std::string& name) {
-    const std::string body = http_get(port, "/metrics").body;
-    const auto at = body.find("\n" + name + " ");
-    return at == std::string::npos ? 0 : std::stoull(body.substr(at + name.size() + 2));
-}
-
 }  // namespace
 
 TEST_CASE("store locked by another writer mid-stream: tweets spool, then drain, none lost, memory bounded",

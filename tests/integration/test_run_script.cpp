@@ -23,10 +23,11 @@ TEST_CASE("scripts/run prints a WebSocket URL where tweets arrive, and Ctrl-C st
     const std::regex url_line(R"(Connect a WebSocket client to: ws://127\.0\.0\.1:(\d+)/ws)");
     std::smatch match;
     std::string output;
-    REQUIRE(wait_until([&] {
-        output = run.log_tail(100000);
-        return std::regex_search(output, match, url_line);
-    }, 30s));
+    if (!wait_until([&] {
+            output = run.log_tail(100000);
+            return std::regex_search(output, match, url_line);
+        }, 30s))
+        FAIL("scripts/run printed no URL within 30 s; its output:\n" << run.log_tail(100000));
     INFO(output);
     const auto port = static_cast<unsigned short>(std::stoi(match[1]));
 

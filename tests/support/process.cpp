@@ -151,6 +151,12 @@ bool port_open(unsigned short port) {
     return true;
 }
 
+std::uint64_t metric(unsigned short port, const std::string& series) {
+    const std::string body = http_get(port, "/metrics").body;
+    const auto at = body.find("\n" + series + " ");
+    return at == std::string::npos ? 0 : std::stoull(body.substr(at + series.size() + 2));
+}
+
 HttpReply http_get(unsigned short port, const std::string& path) {
     HttpReply reply;
     const int fd = connect_loopback(port);

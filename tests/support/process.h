@@ -3,6 +3,7 @@
 // killed on destruction so a failing test never leaves daemons behind.
 
 #include <chrono>
+#include <cstdint>
 #include <ctime>
 #include <optional>
 #include <string>
@@ -58,6 +59,8 @@ struct HttpReply {
     std::string body;
 };
 HttpReply http_get(unsigned short port, const std::string& path);
+// One unlabelled series from a daemon's /metrics (0 when absent).
+std::uint64_t metric(unsigned short port, const std::string& series);
 
 // Polls `predicate` every 10 ms until it holds or `timeout` passes.
 template <typename Predicate>

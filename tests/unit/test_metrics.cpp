@@ -32,3 +32,14 @@ TEST_CASE("histograms render cumulative buckets, sum and count", "[metrics]") {
     CHECK(text.find("bw_latency_seconds_count 3\n") != std::string::npos);
     CHECK(h.sum() == Approx(30.0204).epsilon(1e-6));
 }
+
+TEST_CASE("a counter_fn renders as a counter, read when rendered, from LocalCounters", "[metrics]") {
+    MetricsRegistry m;
+    LocalCounter loops[2];
+    m.counter_fn("bw_sent_total", "Sent", [&] { return static_cast<double>(loops[0].value() + loops[1].value()); });
+    loops[0].add(5);
+    loops[1].add(7);
+    loops[1].add(-2);
+    CHECK(m.render_prometheus() == "# HELP bw_sent_total Sent\n# TYPE bw_sent_total counter\nbw_sent_total 10\n");
+    CHECK(m.value("bw_sent_total") == 10);
+}

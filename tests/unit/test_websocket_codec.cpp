@@ -1,0 +1,144 @@
+#include "fanout/websocket_codec.h"
+#include "tests/support/client_frames.h"
+
+#include <catch2/catch.hpp>
+
+#include <vector>
+
+using namespace birdwatch::websocket;
+using birdwatch::test::client_frame;
+using Kind = ClientEvent::Kind;
+
+namespace {
+
+std::vector<ClientEvent> read_all(ClientFrameReader& reader, std::string_view bytes) {
+    reader.append(bytes.data(), bytes.size());
+    std::vector<ClientEvent> events;
+    while (auto event = reader.next()) events.push_back(std::move(*event));
+    return events;
+}
+
+// The single event `bytes` produce: a violation's code and reason, or the event itself.
+ClientEvent only_event(std::string_view bytes, std::size_t max_message = 1024) {
+    ClientFrameReader reader(max_message);
+    auto events = read_all(reader, bytes);
+    REQUIRE(events.size() == 1);
+    return events.front();
+}
+
+}  // namespace
+
+TEST_CASE("the accept key and the server's frame headers follow RFC 6455", "[websocket]") {
+    CHECK(accept_key("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");  // RFC 6455 section 1.3
+    CHECK(frame_header(Opcode::text, 5).view() == std::string_view("\x81\x05", 2));
+    CHECK(frame_header(Opcode::text, 125).view() == std::string_view("\x81\x7d", 2));
+    CHECK(frame_header(Opcode::text, 126).view() == std::string_view("\x81\x7e\x00\x7e", 4));
+    CHECK(frame_header(Opcode::text, 65535).view() == std::string_view("\x81\x7e\xff\xff", 4));
+    CHECK(frame_header(Opcode::text, 65536).view() == std::string_view("\x81\x7f\x00\x00\x00\x00\x00\x01\x00\x00", 10));
+    CHECK(control_frame(Opcode::pong, "hi") == std::string("\x8a\x02hi", 4));
+    CHECK(close_frame(1001) == std::string("\x88\x02\x03\xe9", 4));
+    CHECK(close_frame(1002, "why") == std::string("\x88\x05\x03\xeawhy", 7));
+}
+
+TEST_CASE("the reader unmasks messages fed in any pieces, and several frames in one read", "[websocket]") {
+    // RFC 6455 section 5.7: a masked "Hello".
+    const std::string hello("\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58", 11);
+    ClientFrameReader reader(1024);
+    std::vector<ClientEvent> events;
+    for (char byte : hello)
+        for (auto& event : read_all(reader, std::string_view(&byte, 1))) events.push_back(std::move(event));
+    REQUIRE(events.size() == 1);
+    CHECK(events[0].kind == Kind::text);
+    CHECK(events[0].payload == "Hello");
+
+    const auto two = read_all(reader, client_frame(0x81, R"({"type":"subscribe"})") + client_frame(0x82, std::string("\xff\x00", 2)));
+    REQUIRE(two.size() == 2);
+    CHECK(two[0].payload == R"({"type":"subscribe"})");
+    CHECK(two[1].kind == Kind::binary);  // binary is not checked for UTF-8
+    CHECK(two[1].payload == std::string("\xff\x00", 2));
+
+    const std::string big(70000, 'x');  // a 64-bit length
+    ClientFrameReader roomy(100000);
+    const auto large = read_all(roomy, client_frame(0x81, big));
+    REQUIRE(large.size() == 1);
+    CHECK(large[0].payload == big);
+}
+
+TEST_CASE("fragments join into one message, with control frames allowed between them", "[websocket]") {
+    ClientFrameReader reader(1024);
+    const auto events = read_all(reader, client_frame(0x01, "Hel") + client_frame(0x89, "ping data") +
+                                             client_frame(0x00, "l") + client_frame(0x80, "o"));
+    REQUIRE(events.size() == 2);
+    CHECK(events[0].kind == Kind::ping);
+    CHECK(events[0].payload == "ping data");
+    CHECK(events[1].kind == Kind::text);
+    CHECK(events[1].payload == "Hello");
+}
+
+TEST_CASE("close frames carry the client's code and reason", "[websocket]") {
+    const auto with_code = only_event(client_frame(0x88, "\x03\xe8" "bye"));
+    CHECK(with_code.kind == Kind::close);
+    CHECK(with_code.code == 1000);
+    CHECK(with_code.payload == "bye");
+    const auto bare = only_event(client_frame(0x88, ""));
+    CHECK(bare.kind == Kind::close);
+    CHECK(bare.code == 0);
+    CHECK(only_event(client_frame(0x8a, "p")).kind == Kind::pong);
+}
+
+TEST_CASE("each protocol violation has its close code and a reason, and ends the stream", "[websocket]") {
+    struct Case {
+        std::string bytes;
+        std::uint16_t code;
+        std::string reason;
+    };
+    const std::vector<Case> cases = {
+        {client_frame(0x81, "hi", false), 1002, "a client's frames must be masked"},
+        {client_frame(0xC1, "hi"), 1002, "reserved bits set, but no extension was negotiated"},
+        {client_frame(0x83, "hi"), 1002, "unknown opcode 3"},
+        {client_frame(0x8B, "hi"), 1002, "unknown opcode 11"},
+        {client_frame(0x89, std::string(126, 'p')), 1002, "a control frame carries at most 125 bytes"},
+        {client_frame(0x09, "p"), 1002, "a control frame must not be fragmented"},
+        {client_frame(0x80, "tail"), 1002, "a continuation frame with no message to continue"},
+        {client_frame(0x01, "a") + client_frame(0x81, "b"), 1002, "a new message before the previous one's final frame"},
+        {client_frame(0x88, "\x03"), 1002, "a close frame with a 1-byte payload"},
+        {client_frame(0x88, "\x03\xed"), 1002, "close code 1005 is not one a peer may send"},
+        {client_frame(0x88, "\x03\xe8\xc3\x28"), 1007, "a close reason that is not valid UTF-8"},
+        {client_frame(0x81, "\xc3\x28"), 1007, "a text message that is not valid UTF-8"},
+        {client_frame(0x01, "\xe2\x82") + client_frame(0x80, "\xac\xff"), 1007, "a text message that is not valid UTF-8"},
+        {std::string("\x81\xff\x80\x00\x00\x00\x00\x00\x00\x01", 10), 1002, "a frame length with its top bit set"},
+    };
+    for (const auto& c : cases) {
+        INFO(c.reason);
+        const auto event = only_event(c.bytes);
+        CHECK(event.kind == Kind::violation);
+        CHECK(event.code == c.code);
+        CHECK(event.payload == c.reason);
+    }
+    // A split UTF-8 character across fragments is fine: only the whole message is checked.
+    CHECK(only_event(client_frame(0x01, "\xe2\x82") + client_frame(0x80, "\xac")).payload == "\xe2\x82\xac");
+
+    ClientFrameReader reader(1024);
+    const auto events = read_all(reader, client_frame(0x81, "hi", false) + client_frame(0x81, "valid"));
+    REQUIRE(events.size() == 1);  // nothing after the violation
+    CHECK(events[0].kind == Kind::violation);
+}
+
+TEST_CASE("a message over the limit is refused (1009) from its header, before its payload arrives", "[websocket]") {
+    ClientFrameReader reader(100);
+    const std::string frame = client_frame(0x81, std::string(101, 'x'));
+    const auto events = read_all(reader, frame.substr(0, 4));  // header only
+    REQUIRE(events.size() == 1);
+    CHECK(events[0].kind == Kind::violation);
+    CHECK(events[0].code == 1009);
+    CHECK(events[0].payload == "a message over 100 bytes");
+
+    ClientFrameReader fragments(100);
+    const auto joined = read_all(fragments, client_frame(0x01, std::string(60, 'x')) + client_frame(0x80, std::string(41, 'x')));
+    REQUIRE(joined.size() == 1);
+    CHECK(joined[0].code == 1009);
+    ClientFrameReader exact(100);
+    CHECK(read_all(exact, client_frame(0x01, std::string(60, 'x')) + client_frame(0x80, std::string(40, 'x')))
+              .front()
+              .payload.size() == 100);
+}
