@@ -16,7 +16,8 @@ namespace birdwatch {
 template <typename T>
 class BoundedChannel {
 public:
-    explicit BoundedChannel(std::size_t capacity) : capacity_(capacity == 0 ? 1 : capacity) {}
+    explicit BoundedChannel(std::size_t capacity)
+        : capacity_(capacity == 0 ? 1 : capacity), resume_below_(capacity_ / 2) {}
 
     BoundedChannel(const BoundedChannel&) = delete;
     BoundedChannel& operator=(const BoundedChannel&) = delete;
@@ -73,8 +74,9 @@ public:
             items_.pop_front();
             ++n;
         }
+        const bool room = n > 0 && items_.size() <= resume_below_;
         lock.unlock();
-        if (n > 0) not_full_.notify_all();
+        if (room) not_full_.notify_all();
         return n;
     }
 
@@ -104,12 +106,17 @@ private:
         if (items_.empty()) return std::nullopt;
         T item = std::move(items_.front());
         items_.pop_front();
+        const bool room = items_.size() <= resume_below_;
         lock.unlock();
-        not_full_.notify_one();
+        if (room) not_full_.notify_all();
         return item;
     }
 
     const std::size_t capacity_;
+    // A producer blocked on a full belt is woken once it has drained to half, not
+    // once per item: otherwise producer and consumer trade places (two context
+    // switches) for every item while the consumer is the slower one.
+    const std::size_t resume_below_;
     mutable std::mutex mutex_;
     std::condition_variable not_empty_;
     std::condition_variable not_full_;

@@ -2,7 +2,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <thread>
+#include <vector>
 
 using namespace birdwatch;
 using namespace std::chrono_literals;
@@ -57,4 +59,25 @@ TEST_CASE("pop_batch takes what is there up to the limit and times out when empt
     const auto start = std::chrono::steady_clock::now();
     CHECK(belt.pop_batch(out, 3, 30ms) == 0);
     CHECK(std::chrono::steady_clock::now() - start >= 25ms);
+}
+
+TEST_CASE("a producer blocked on a full belt resumes once the belt has drained to half, not per item", "[channel]") {
+    BoundedChannel<int> belt(4);
+    for (int i = 0; i < 4; ++i) belt.push(i);
+    std::atomic<int> pushed{0};
+    std::thread producer([&] {
+        for (int i = 4; i < 8; ++i)
+            if (belt.push(i)) ++pushed;
+    });
+    std::this_thread::sleep_for(50ms);
+    CHECK(belt.pop() == 0);  // 3 left: over half, the producer is left asleep
+    std::this_thread::sleep_for(50ms);
+    CHECK(pushed == 0);
+    CHECK(belt.pop() == 1);  // 2 left: half, it wakes and fills the belt again
+    for (int i = 0; i < 200 && pushed < 2; ++i) std::this_thread::sleep_for(10ms);
+    CHECK(pushed == 2);
+    std::vector<int> rest;
+    while (rest.size() < 6) rest.push_back(*belt.pop());
+    producer.join();
+    CHECK(rest == std::vector<int>{2, 3, 4, 5, 6, 7});
 }
