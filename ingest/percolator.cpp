@@ -1,6 +1,8 @@
 #include "ingest/percolator.h"
 
 #include <algorithm>
+#include <optional>
+#include <utility>
 
 namespace birdwatch {
 
@@ -63,7 +65,67 @@ bool extract(const QueryNode& node, KeySet& out) {
     }
 }
 
+// The key of a term that one key decides (word, #, @, from:, to:), and whether it is negated.
+std::optional<std::pair<std::uint64_t, bool>> single_key(const QueryNode& node) {
+    const QueryNode& term = node.kind == Kind::negation ? node.children[0] : node;
+    char field = 0;
+    switch (term.kind) {
+        case Kind::word: field = 'w'; break;
+        case Kind::hashtag: field = 'h'; break;
+        case Kind::mention: field = 'm'; break;
+        case Kind::from: field = 'f'; break;
+        case Kind::to: field = 't'; break;
+        default: return std::nullopt;
+    }
+    return std::make_pair(key(field, term.hashes[0]), node.kind == Kind::negation);
+}
+
+// For "a b" and "a -b" anchored on a: the other key and its sign.
+std::optional<std::pair<std::uint64_t, bool>> pair_partner(const QueryNode& root, const std::vector<std::uint64_t>& keys) {
+    if (root.kind != Kind::all_of || root.children.size() != 2 || keys.size() != 1) return std::nullopt;
+    const auto first = single_key(root.children[0]);
+    const auto second = single_key(root.children[1]);
+    if (!first || !second) return std::nullopt;
+    if (!first->second && first->first == keys[0]) return second;
+    if (!second->second && second->first == keys[0]) return first;
+    return std::nullopt;
+}
+
+// "a OR b" of two single-key terms: hit under a, it matches; hit under b, it matches
+// unless a is there too (then it matched under a already).
+bool is_or_pair(const QueryNode& root, const std::vector<std::uint64_t>& keys) {
+    if (root.kind != Kind::any_of || root.children.size() != 2 || keys.size() != 2) return false;
+    const auto first = single_key(root.children[0]);
+    const auto second = single_key(root.children[1]);
+    return first && second && !first->second && !second->second;
+}
+
 }  // namespace
+
+void Percolator::KeyProbe::reset(const std::vector<std::uint64_t>& keys) {
+    std::size_t size = 16;
+    while (size < keys.size() * 2) size *= 2;
+    table_.assign(size, 0);
+    mask_ = size - 1;
+    has_zero_ = false;
+    for (std::uint64_t k : keys) {
+        if (k == 0) {
+            has_zero_ = true;
+            continue;
+        }
+        std::uint64_t i = (k ^ (k >> 29)) & mask_;
+        while (table_[i] != 0 && table_[i] != k) i = (i + 1) & mask_;
+        table_[i] = k;
+    }
+}
+
+bool Percolator::KeyProbe::contains(std::uint64_t k) const {
+    if (k == 0) return has_zero_;
+    for (std::uint64_t i = (k ^ (k >> 29)) & mask_;; i = (i + 1) & mask_) {
+        if (table_[i] == k) return true;
+        if (table_[i] == 0) return false;
+    }
+}
 
 std::vector<std::uint64_t> presearch_keys(const QueryNode& query) {
     KeySet set;
@@ -77,7 +139,7 @@ bool Percolator::add(const ParsedQuery& query) {
         slot = free_slots_.back();
         free_slots_.pop_back();
     } else {
-        if (slots_.size() >= exact_bit) return false;  // 2^31 queries: beyond any machine's memory anyway
+        if (slots_.size() >= pair_bit) return false;  // 2^30 queries: beyond any machine's memory anyway
         slot = static_cast<std::uint32_t>(slots_.size());
         slots_.emplace_back();
     }
@@ -87,13 +149,23 @@ bool Percolator::add(const ParsedQuery& query) {
     const Kind kind = query.root.kind;
     e.exact = kind == Kind::word || kind == Kind::hashtag || kind == Kind::mention || kind == Kind::from ||
               kind == Kind::to;
+    const auto partner = e.exact ? std::nullopt : pair_partner(query.root, e.keys);
     const std::vector<Instruction> program = compile(query.root);
-    if (arena_.size() + program.size() + 1 >= exact_bit) compact();
+    if (arena_.size() + program.size() + 1 >= pair_bit) compact();
     e.code = static_cast<std::uint32_t>(arena_.size());
     arena_.push_back({Instruction::Op::header, static_cast<std::uint32_t>(program.size() + 1),
                       static_cast<std::uint64_t>(slot) << 32});
     arena_.insert(arena_.end(), program.begin(), program.end());
-    for (std::uint64_t k : e.keys) postings_[k].push_back(e.exact ? slot | exact_bit : e.code);
+    if (e.exact) {
+        for (std::uint64_t k : e.keys) postings_[k].push_back({.entry = slot | exact_bit});
+    } else if (partner) {
+        postings_[e.keys[0]].push_back({.entry = slot | pair_bit, .negated = partner->second, .other = partner->first});
+    } else if (is_or_pair(query.root, e.keys)) {
+        postings_[e.keys[0]].push_back({.entry = slot | exact_bit});
+        postings_[e.keys[1]].push_back({.entry = slot | pair_bit, .negated = true, .other = e.keys[0]});
+    } else {
+        for (std::uint64_t k : e.keys) postings_[k].push_back({.entry = e.code});
+    }
     by_id_.emplace(query.id, slot);
     return true;
 }
@@ -103,11 +175,14 @@ bool Percolator::remove(const std::string& id) {
     if (it == by_id_.end()) return false;
     const std::uint32_t slot = it->second;
     Entry& e = slots_[slot];
-    const std::uint32_t entry = e.exact ? slot | exact_bit : e.code;
+    // Arena offsets stay below pair_bit, so the three forms of this query's postings are its own.
+    auto ours = [&](const Posting& p) {
+        return p.entry == e.code || p.entry == (slot | exact_bit) || p.entry == (slot | pair_bit);
+    };
     for (std::uint64_t k : e.keys) {
         auto posting = postings_.find(k);
         auto& list = posting->second;
-        *std::find(list.begin(), list.end(), entry) = list.back();
+        *std::find_if(list.begin(), list.end(), ours) = list.back();
         list.pop_back();
         if (list.empty()) postings_.erase(posting);
     }
@@ -133,8 +208,8 @@ void Percolator::compact() {
         fresh.insert(fresh.end(), arena_.begin() + old, arena_.begin() + old + size);
     }
     for (auto& [key, list] : postings_)
-        for (std::uint32_t& entry : list)
-            if (!(entry & exact_bit)) entry = moved.at(entry);
+        for (Posting& posting : list)
+            if (!(posting.entry & (exact_bit | pair_bit))) posting.entry = moved.at(posting.entry);
     arena_ = std::move(fresh);
     dead_cells_ = 0;
     ++compactions_;
@@ -151,20 +226,26 @@ void Percolator::match(const TweetFeatures& tweet, std::vector<const std::string
     for (TermHash h : tweet.mentions) tweet_keys_.push_back(key('m', h));
     tweet_keys_.push_back(key('f', tweet.from));
     if (tweet.to) tweet_keys_.push_back(key('t', tweet.to));
+    probe_.reset(tweet_keys_);
     constexpr std::size_t prefetch_distance = 8;
     Instruction* arena = arena_.data();
     for (std::uint64_t k : tweet_keys_) {
         const auto posting = postings_.find(k);
         if (posting == postings_.end()) continue;
-        const std::vector<std::uint32_t>& list = posting->second;
+        const std::vector<Posting>& list = posting->second;
         const std::size_t n = list.size();
         candidates_evaluated_ += n;
         for (std::size_t i = 0; i < n; ++i) {
-            if (i + prefetch_distance < n && !(list[i + prefetch_distance] & exact_bit))
-                __builtin_prefetch(arena + list[i + prefetch_distance]);
-            const std::uint32_t entry = list[i];
+            if (i + prefetch_distance < n && !(list[i + prefetch_distance].entry & (exact_bit | pair_bit)))
+                __builtin_prefetch(arena + list[i + prefetch_distance].entry);
+            const Posting& p = list[i];
+            const std::uint32_t entry = p.entry;
             if (entry & exact_bit) {
                 out.push_back(&slots_[entry & ~exact_bit].id);
+                continue;
+            }
+            if (entry & pair_bit) {
+                if (probe_.contains(p.other) != p.negated) out.push_back(&slots_[entry & ~pair_bit].id);
                 continue;
             }
             Instruction& header = arena[entry];

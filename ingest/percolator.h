@@ -47,7 +47,30 @@ private:
     // are distinct) and hitting it is a match, so it needs no de-duplication, no
     // evaluation and no memory access. One cache miss per evaluated candidate, and
     // the posting list tells where the next ones are, so they are prefetched.
+    // A query of two single-key terms, "a b" or "a -b" (the commonest shape after a
+    // single term), is indexed under its anchor with the other key and its sign in the
+    // posting itself: it too is hit at most once per tweet, and deciding it is one
+    // probe of the tweet's own key set, with no memory access either. "a OR b" is
+    // exact under a and, under b, a pair that needs a absent.
     static constexpr std::uint32_t exact_bit = 0x80000000u;
+    static constexpr std::uint32_t pair_bit = 0x40000000u;
+
+    struct Posting {
+        std::uint32_t entry;      // arena offset, or slot | exact_bit, or slot | pair_bit
+        bool negated = false;     // pair: the other key must be absent
+        std::uint64_t other = 0;  // pair: the other key
+    };
+    // The tweet's keys, open-addressed: a pair's other key is looked up here.
+    class KeyProbe {
+    public:
+        void reset(const std::vector<std::uint64_t>& keys);
+        bool contains(std::uint64_t key) const;
+
+    private:
+        std::vector<std::uint64_t> table_;
+        std::uint64_t mask_ = 0;
+        bool has_zero_ = false;
+    };
 
     struct Entry {
         std::string id;
@@ -62,8 +85,9 @@ private:
     std::size_t dead_cells_ = 0;
     std::vector<std::uint32_t> free_slots_;
     std::unordered_map<std::string, std::uint32_t> by_id_;
-    std::unordered_map<std::uint64_t, std::vector<std::uint32_t>> postings_;
+    std::unordered_map<std::uint64_t, std::vector<Posting>> postings_;
     std::vector<std::uint64_t> tweet_keys_;
+    KeyProbe probe_;
     std::uint32_t round_ = 0;
     std::uint64_t candidates_evaluated_ = 0;
     std::uint64_t compactions_ = 0;
