@@ -8,12 +8,12 @@
 // own SO_REUSEPORT listener.
 //   birdwatch-bench-baseline --port P --redis-port R [--threads T] [--channel matches]
 
+#include "fanout/websocket_codec.h"
+
 #include <arpa/inet.h>
 #include <hiredis/hiredis.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <openssl/evp.h>
-#include <openssl/sha.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -37,30 +37,10 @@ using Frame = std::shared_ptr<const std::string>;
 using Burst = std::vector<Frame>;
 
 Frame encode_frame(const char* data, std::size_t size) {
-    std::string frame;
-    frame.reserve(size + 10);
-    frame.push_back(static_cast<char>(0x81));
-    if (size < 126) {
-        frame.push_back(static_cast<char>(size));
-    } else if (size < 65536) {
-        frame.push_back(static_cast<char>(126));
-        frame.push_back(static_cast<char>(size >> 8));
-        frame.push_back(static_cast<char>(size & 0xff));
-    } else {
-        frame.push_back(static_cast<char>(127));
-        for (int i = 7; i >= 0; --i) frame.push_back(static_cast<char>((static_cast<std::uint64_t>(size) >> (8 * i)) & 0xff));
-    }
+    const auto header = birdwatch::websocket::frame_header(birdwatch::websocket::Opcode::text, size);
+    std::string frame(header.view());
     frame.append(data, size);
     return std::make_shared<const std::string>(std::move(frame));
-}
-
-std::string accept_key(const std::string& key) {
-    const std::string input = key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-    unsigned char digest[SHA_DIGEST_LENGTH];
-    SHA1(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest);
-    unsigned char out[64];
-    const int n = EVP_EncodeBlock(out, digest, SHA_DIGEST_LENGTH);
-    return std::string(reinterpret_cast<char*>(out), static_cast<std::size_t>(n));
 }
 
 class Loop {
@@ -168,7 +148,7 @@ private:
             key.erase(0, key.find_first_not_of(' '));
             key.erase(key.find_last_not_of(' ') + 1);
             const std::string response = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                                         "Sec-WebSocket-Accept: " + accept_key(key) + "\r\n\r\n";
+                                         "Sec-WebSocket-Accept: " + birdwatch::websocket::accept_key(key) + "\r\n\r\n";
             if (write(client.fd, response.data(), response.size()) != static_cast<ssize_t>(response.size()))
                 return drop(client);
             client.open = true;
