@@ -65,6 +65,62 @@ bool extract(const QueryNode& node, KeySet& out) {
     }
 }
 
+// Keys present in every tweet the node matches, with their weights: the terms of a
+// conjunction, every token of a phrase, and lang: (the tweet's language is one of its keys).
+void required_keys(const QueryNode& node, std::vector<std::pair<std::uint64_t, std::size_t>>& out) {
+    switch (node.kind) {
+        case Kind::word: out.emplace_back(key('w', node.hashes[0]), node.tokens[0].size()); break;
+        case Kind::phrase:
+            for (std::size_t i = 0; i < node.hashes.size(); ++i)
+                out.emplace_back(key('w', node.hashes[i]), node.tokens[i].size());
+            break;
+        case Kind::hashtag: out.emplace_back(key('h', node.hashes[0]), node.tokens[0].size() + 4); break;
+        case Kind::mention: out.emplace_back(key('m', node.hashes[0]), node.tokens[0].size() + 4); break;
+        case Kind::from: out.emplace_back(key('f', node.hashes[0]), node.tokens[0].size() + 4); break;
+        case Kind::to: out.emplace_back(key('t', node.hashes[0]), node.tokens[0].size() + 4); break;
+        case Kind::lang: out.emplace_back(key('l', node.hashes[0]), 0); break;
+        case Kind::all_of:
+            for (const auto& child : node.children) required_keys(child, out);
+            break;
+        default: break;
+    }
+}
+
+// Where a query that needs evaluating is indexed: under its presearch keys, each
+// posting gated by one more required key when it has one, so that most candidates
+// are turned away by a probe of the tweet's own keys before their code is touched.
+// A conjunction whose only required key is its cheapest anchor ("(a OR b) c -d") is
+// indexed under the other part instead, gated by that key.
+struct Placement {
+    std::vector<std::uint64_t> anchors;
+    std::optional<std::uint64_t> gate;
+};
+
+Placement place(const QueryNode& root) {
+    KeySet whole;
+    if (!extract(root, whole)) return {};
+    std::vector<std::pair<std::uint64_t, std::size_t>> required;
+    required_keys(root, required);
+    auto gate_for = [&](const std::vector<std::uint64_t>& anchors) {
+        std::optional<std::uint64_t> gate;
+        std::size_t weight = 0;
+        for (const auto& [k, w] : required) {
+            if (std::find(anchors.begin(), anchors.end(), k) != anchors.end()) continue;
+            if (!gate || w > weight) gate = k, weight = w;
+        }
+        return gate;
+    };
+    Placement best{whole.keys, gate_for(whole.keys)};
+    if (best.gate || root.kind != Kind::all_of) return best;
+    for (const auto& child : root.children) {
+        KeySet part;
+        if (!extract(child, part)) continue;
+        const auto gate = gate_for(part.keys);
+        if (gate && (!best.gate || part.keys.size() < best.anchors.size())) best = {std::move(part.keys), gate};
+    }
+    return best;
+}
+
 // The key of a term that one key decides (word, #, @, from:, to:), and whether it is negated.
 std::optional<std::pair<std::uint64_t, bool>> single_key(const QueryNode& node) {
     const QueryNode& term = node.kind == Kind::negation ? node.children[0] : node;
@@ -102,21 +158,24 @@ bool is_or_pair(const QueryNode& root, const std::vector<std::uint64_t>& keys) {
 
 }  // namespace
 
-void Percolator::KeyProbe::reset(const std::vector<std::uint64_t>& keys) {
+void Percolator::KeyProbe::reset(const std::vector<std::uint64_t>& keys, std::uint64_t extra) {
     std::size_t size = 16;
-    while (size < keys.size() * 2) size *= 2;
+    while (size < (keys.size() + 1) * 2) size *= 2;
     table_.assign(size, 0);
     mask_ = size - 1;
     has_zero_ = false;
-    for (std::uint64_t k : keys) {
-        if (k == 0) {
-            has_zero_ = true;
-            continue;
-        }
-        std::uint64_t i = (k ^ (k >> 29)) & mask_;
-        while (table_[i] != 0 && table_[i] != k) i = (i + 1) & mask_;
-        table_[i] = k;
+    for (std::uint64_t k : keys) insert(k);
+    insert(extra);
+}
+
+void Percolator::KeyProbe::insert(std::uint64_t k) {
+    if (k == 0) {
+        has_zero_ = true;
+        return;
     }
+    std::uint64_t i = (k ^ (k >> 29)) & mask_;
+    while (table_[i] != 0 && table_[i] != k) i = (i + 1) & mask_;
+    table_[i] = k;
 }
 
 bool Percolator::KeyProbe::contains(std::uint64_t k) const {
@@ -145,7 +204,8 @@ bool Percolator::add(const ParsedQuery& query) {
     }
     Entry& e = slots_[slot];
     e.id = query.id;
-    e.keys = presearch_keys(query.root);
+    Placement placement = place(query.root);
+    e.keys = std::move(placement.anchors);
     const Kind kind = query.root.kind;
     e.exact = kind == Kind::word || kind == Kind::hashtag || kind == Kind::mention || kind == Kind::from ||
               kind == Kind::to;
@@ -159,10 +219,14 @@ bool Percolator::add(const ParsedQuery& query) {
     if (e.exact) {
         for (std::uint64_t k : e.keys) postings_[k].push_back({.entry = slot | exact_bit});
     } else if (partner) {
-        postings_[e.keys[0]].push_back({.entry = slot | pair_bit, .negated = partner->second, .other = partner->first});
+        const Check check = partner->second ? Check::absent : Check::present;
+        postings_[e.keys[0]].push_back({.entry = slot | pair_bit, .check = check, .other = partner->first});
     } else if (is_or_pair(query.root, e.keys)) {
         postings_[e.keys[0]].push_back({.entry = slot | exact_bit});
-        postings_[e.keys[1]].push_back({.entry = slot | pair_bit, .negated = true, .other = e.keys[0]});
+        postings_[e.keys[1]].push_back({.entry = slot | pair_bit, .check = Check::absent, .other = e.keys[0]});
+    } else if (placement.gate) {
+        for (std::uint64_t k : e.keys)
+            postings_[k].push_back({.entry = e.code, .check = Check::present, .other = *placement.gate});
     } else {
         for (std::uint64_t k : e.keys) postings_[k].push_back({.entry = e.code});
     }
@@ -226,33 +290,47 @@ void Percolator::match(const TweetFeatures& tweet, std::vector<const std::string
     for (TermHash h : tweet.mentions) tweet_keys_.push_back(key('m', h));
     tweet_keys_.push_back(key('f', tweet.from));
     if (tweet.to) tweet_keys_.push_back(key('t', tweet.to));
-    probe_.reset(tweet_keys_);
-    constexpr std::size_t prefetch_distance = 8;
-    Instruction* arena = arena_.data();
+    probe_.reset(tweet_keys_, key('l', tweet.lang_hash));
+    auto passes = [this](const Posting& p) {
+        return p.check == Check::always || probe_.contains(p.other) == (p.check == Check::present);
+    };
+    // Three passes, so that memory is asked for well before it is needed: find every
+    // posting list (and start loading it), decide what the postings alone decide, then
+    // evaluate the candidates that passed their gate (loading their code ahead).
+    lists_.clear();
     for (std::uint64_t k : tweet_keys_) {
         const auto posting = postings_.find(k);
         if (posting == postings_.end()) continue;
-        const std::vector<Posting>& list = posting->second;
-        const std::size_t n = list.size();
+        __builtin_prefetch(posting->second.data());
+        lists_.push_back(&posting->second);
+    }
+    constexpr std::size_t posting_prefetch = 16;
+    pending_.clear();
+    for (const std::vector<Posting>* list : lists_) {
+        const Posting* postings = list->data();
+        const std::size_t n = list->size();
         candidates_evaluated_ += n;
         for (std::size_t i = 0; i < n; ++i) {
-            if (i + prefetch_distance < n && !(list[i + prefetch_distance].entry & (exact_bit | pair_bit)))
-                __builtin_prefetch(arena + list[i + prefetch_distance].entry);
-            const Posting& p = list[i];
+            __builtin_prefetch(postings + i + posting_prefetch);
+            const Posting& p = postings[i];
             const std::uint32_t entry = p.entry;
             if (entry & exact_bit) {
                 out.push_back(&slots_[entry & ~exact_bit].id);
-                continue;
+            } else if (entry & pair_bit) {
+                if (passes(p)) out.push_back(&slots_[entry & ~pair_bit].id);
+            } else if (passes(p)) {
+                pending_.push_back(entry);
             }
-            if (entry & pair_bit) {
-                if (probe_.contains(p.other) != p.negated) out.push_back(&slots_[entry & ~pair_bit].id);
-                continue;
-            }
-            Instruction& header = arena[entry];
-            if (static_cast<std::uint32_t>(header.term) == round_) continue;
-            header.term = (header.term & ~0xFFFFFFFFULL) | round_;
-            if (run(&header + 1, tweet)) out.push_back(&slots_[header.term >> 32].id);
         }
+    }
+    constexpr std::size_t code_prefetch = 8;
+    Instruction* arena = arena_.data();
+    for (std::size_t i = 0; i < pending_.size(); ++i) {
+        if (i + code_prefetch < pending_.size()) __builtin_prefetch(arena + pending_[i + code_prefetch]);
+        Instruction& header = arena[pending_[i]];
+        if (static_cast<std::uint32_t>(header.term) == round_) continue;
+        header.term = (header.term & ~0xFFFFFFFFULL) | round_;
+        if (run(&header + 1, tweet)) out.push_back(&slots_[header.term >> 32].id);
     }
 }
 

@@ -45,28 +45,33 @@ private:
     // of a query's header, or, with the top bit set, the slot of a query that is a
     // single indexed term: such a query is hit at most once per tweet (a tweet's keys
     // are distinct) and hitting it is a match, so it needs no de-duplication, no
-    // evaluation and no memory access. One cache miss per evaluated candidate, and
-    // the posting list tells where the next ones are, so they are prefetched.
+    // evaluation and no memory access.
     // A query of two single-key terms, "a b" or "a -b" (the commonest shape after a
     // single term), is indexed under its anchor with the other key and its sign in the
     // posting itself: it too is hit at most once per tweet, and deciding it is one
     // probe of the tweet's own key set, with no memory access either. "a OR b" is
     // exact under a and, under b, a pair that needs a absent.
+    // Any other query is gated the same way when it requires a second key (a phrase's
+    // other token, a lang:, another term): most of its candidates are turned away by
+    // the probe, and only those that pass cost a cache miss on their code.
     static constexpr std::uint32_t exact_bit = 0x80000000u;
     static constexpr std::uint32_t pair_bit = 0x40000000u;
 
+    enum class Check : std::uint8_t { always, present, absent };
     struct Posting {
-        std::uint32_t entry;      // arena offset, or slot | exact_bit, or slot | pair_bit
-        bool negated = false;     // pair: the other key must be absent
-        std::uint64_t other = 0;  // pair: the other key
+        std::uint32_t entry;  // arena offset, or slot | exact_bit, or slot | pair_bit
+        Check check = Check::always;
+        std::uint64_t other = 0;  // the key that `check` looks for
     };
-    // The tweet's keys, open-addressed: a pair's other key is looked up here.
+    // The tweet's keys (and its language), open-addressed: postings' other keys are looked up here.
     class KeyProbe {
     public:
-        void reset(const std::vector<std::uint64_t>& keys);
+        void reset(const std::vector<std::uint64_t>& keys, std::uint64_t extra);
         bool contains(std::uint64_t key) const;
 
     private:
+        void insert(std::uint64_t key);
+
         std::vector<std::uint64_t> table_;
         std::uint64_t mask_ = 0;
         bool has_zero_ = false;
@@ -87,6 +92,8 @@ private:
     std::unordered_map<std::string, std::uint32_t> by_id_;
     std::unordered_map<std::uint64_t, std::vector<Posting>> postings_;
     std::vector<std::uint64_t> tweet_keys_;
+    std::vector<const std::vector<Posting>*> lists_;  // this tweet's posting lists
+    std::vector<std::uint32_t> pending_;              // this tweet's candidates to evaluate (arena offsets)
     KeyProbe probe_;
     std::uint32_t round_ = 0;
     std::uint64_t candidates_evaluated_ = 0;

@@ -123,3 +123,94 @@ TEST_CASE("differential: percolator, brute force and the reference tree evaluato
     // Presearch pays: far fewer candidates than pairs.
     CHECK(percolator.candidates_evaluated() - candidates_before < pairs / 20);
 }
+
+namespace {
+
+// Queries of many shapes built from the tweets' own tokens, common ones included, so
+// that they match often: phrases inside conjunctions, lang: and flags next to terms,
+// alternatives beside a single required term, negated groups.
+class ShapeGenerator {
+public:
+    explicit ShapeGenerator(const std::vector<Tweet>& tweets) : tweets_(tweets) {}
+
+    std::string next() {
+        const Tweet& t = tweets_[random() % tweets_.size()];
+        std::vector<std::string> tokens;
+        tokenize(t.text, tokens);
+        if (tokens.size() < 3) tokens = {"news", "today", "again"};
+        auto w = [&] { return tokens[random() % tokens.size()]; };
+        auto phrase = [&](std::size_t n) {
+            const std::size_t at = random() % (tokens.size() - n + 1);
+            std::string p = "\"" + tokens[at];
+            for (std::size_t i = 1; i < n; ++i) p += " " + tokens[at + i];
+            return p + "\"";
+        };
+        const std::string lang = "lang:" + (t.lang.size() == 2 && random() % 3 ? t.lang : std::string("en"));
+        const std::string tag = t.hashtags.empty() ? "#news" : "#" + t.hashtags[random() % t.hashtags.size()];
+        const std::string from = "from:" + (t.user.screen_name.empty() ? std::string("jack") : t.user.screen_name);
+        switch (random() % 16) {
+            case 0: return phrase(3) + " " + w();
+            case 1: return w() + " " + phrase(2);
+            case 2: return w() + " " + lang;
+            case 3: return w() + " " + lang + " -is:retweet";
+            case 4: return "(" + w() + " OR " + w() + ") " + w();
+            case 5: return "(" + w() + " OR " + tag + ") " + phrase(2);
+            case 6: return "(" + w() + " OR " + w() + ") " + lang;
+            case 7: return from + " " + w() + " " + w();
+            case 8: return w() + " " + w() + " " + w();
+            case 9: return "(" + w() + " OR " + w() + ") (" + w() + " OR " + w() + ")";
+            case 10: return w() + " -(" + w() + " OR " + w() + ")";
+            case 11: return phrase(2) + " -" + w();
+            case 12: return w() + " -" + lang;
+            case 13: return "(" + w() + " " + w() + ") OR (" + w() + " " + lang + ")";
+            case 14: return tag + " " + w() + " " + lang;
+            default: return "(" + w() + " OR " + w() + " OR " + w() + ") " + w() + " -is:reply";
+        }
+    }
+
+private:
+    std::uint64_t random() {
+        std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+        return z ^ (z >> 31);
+    }
+    const std::vector<Tweet>& tweets_;
+    std::uint64_t state_ = 5;
+};
+
+}  // namespace
+
+TEST_CASE("differential: gated and re-anchored query shapes agree with the reference evaluator", "[percolation]") {
+    std::string source;
+    const std::vector<Tweet> tweets = workload::load_tweets(BIRDWATCH_SHARED_DATA_DIR, 3000, source);
+    INFO("tweets: " << source);
+    ShapeGenerator generator(tweets);
+    Percolator percolator;
+    std::vector<ParsedQuery> registered;
+    std::size_t generated = 0;
+    while (registered.size() < 3000) {
+        ++generated;
+        QueryParse p = parse_query(generator.next());
+        if (p.query && percolator.add(*p.query)) registered.push_back(std::move(*p.query));
+    }
+    CHECK(generated < registered.size() * 11 / 10);  // nearly every generated query is valid and new
+
+    std::size_t pairs = 0, matched = 0;
+    std::vector<const std::string*> fast;
+    for (const Tweet& tweet : tweets) {
+        const TweetFeatures f = extract_features(tweet);
+        fast.clear();
+        percolator.match(f, fast);
+        std::vector<std::string> reference;
+        for (const auto& q : registered)
+            if (matches(q.root, f)) reference.push_back(q.id);
+        std::sort(reference.begin(), reference.end());
+        INFO("tweet " << tweet.id << ": " << tweet.text);
+        REQUIRE(ids(fast) == reference);
+        pairs += registered.size();
+        matched += reference.size();
+    }
+    CHECK(pairs >= 9000000);
+    CHECK(matched > 5000);
+}
