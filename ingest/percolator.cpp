@@ -186,10 +186,7 @@ bool Percolator::KeyProbe::contains(std::uint64_t k) const {
     }
 }
 
-std::vector<std::uint64_t> presearch_keys(const QueryNode& query) {
-    KeySet set;
-    return extract(query, set) ? set.keys : std::vector<std::uint64_t>{};
-}
+std::vector<std::uint64_t> presearch_keys(const QueryNode& query) { return place(query).anchors; }
 
 bool Percolator::add(const ParsedQuery& query) {
     if (by_id_.count(query.id)) return false;

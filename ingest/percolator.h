@@ -100,7 +100,7 @@ private:
     std::uint64_t compactions_ = 0;
 };
 
-// The presearch keys of an anchored query (empty for an unanchored one).
+// The keys a query is indexed under (empty for an unanchored one).
 std::vector<std::uint64_t> presearch_keys(const QueryNode& query);
 
 }  // namespace birdwatch

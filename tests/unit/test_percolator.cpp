@@ -32,6 +32,9 @@ TEST_CASE("presearch: a conjunction is indexed under one term, a disjunction und
     CHECK(presearch_keys(parsed("cats OR dogs OR #birds").root).size() == 3);
     CHECK(presearch_keys(parsed("(a OR b) (c OR d OR e)").root).size() == 2);
     CHECK(presearch_keys(parsed("\"very exact phrase\"").root).size() == 1);
+    // Its only required term would be a poor anchor with no gate: the alternatives anchor it, gated by "c".
+    CHECK(presearch_keys(parsed("(a OR b) c -d").root).size() == 2);
+    CHECK(presearch_keys(parsed("(a OR b) c d").root).size() == 1);
 }
 
 TEST_CASE("adding and removing queries while matching is safe, and removal is complete", "[percolation]") {
