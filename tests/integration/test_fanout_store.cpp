@@ -61,7 +61,13 @@ TEST_CASE("fanout store reads: history pages, get, and resume on the other repli
     REQUIRE(client.connect(ports[0]));
     const std::string qid = subscribe(client, query);
     REQUIRE(wait_until([&] { return tweet_payloads(client).size() >= 40; }, 10s));
-    std::this_thread::sleep_for(300ms);  // let the store catch up with what was delivered
+    // Deliveries can run ahead of the store: wait until it holds what was delivered.
+    SqliteStore store({db, true});
+    auto in_store = [&](const std::string& payload) {
+        StoreStatus status;
+        return store.get(json::parse(payload)["tweet"]["id"].get<std::string>(), status).has_value();
+    };
+    REQUIRE(wait_until([&] { return in_store(tweet_payloads(client).back()); }, 10s));
 
     // History: newest first, pages that continue exactly where the last one stopped.
     const json first = ask(client, {{"type", "history"}, {"qid", qid}, {"size", 10}}, "history");
@@ -105,12 +111,12 @@ TEST_CASE("fanout store reads: history pages, get, and resume on the other repli
         seen.insert(id_of(t));
     }
     REQUIRE(wait_until([&] { return tweet_payloads(again).size() >= 20; }, 10s));
-    for (const auto& p : tweet_payloads(again)) seen.insert(id_of(json::parse(p)["tweet"]));  // merged by id
+    const std::vector<std::string> live_again = tweet_payloads(again);
+    for (const auto& p : live_again) seen.insert(id_of(json::parse(p)["tweet"]));  // merged by id
     const std::uint64_t newest = *seen.rbegin();
-    std::this_thread::sleep_for(300ms);
+    REQUIRE(wait_until([&] { return in_store(live_again.back()); }, 10s));
 
     // Every stored tweet matching the query between the first one seen and the newest is in the client's timeline.
-    SqliteStore store({db, true});
     StoreStatus status;
     const QueryParse q = parse_query(query);
     std::vector<std::uint64_t> stored;
