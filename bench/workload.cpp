@@ -46,7 +46,7 @@ std::vector<Tweet> load_tweets(const std::string& shared_dir, std::size_t count,
     return tweets;
 }
 
-QueryGenerator::QueryGenerator(const std::vector<Tweet>& tweets, std::uint64_t seed) : state_(seed) {
+QueryGenerator::QueryGenerator(const std::vector<Tweet>& tweets, std::uint64_t seed) : random_(seed) {
     std::set<std::string> words, tags, mentions, authors, replies, langs, phrases;
     for (const Tweet& t : tweets) {
         std::vector<std::string> tokens;
@@ -96,13 +96,6 @@ QueryGenerator::QueryGenerator(const std::vector<Tweet>& tweets, std::uint64_t s
     if (mentions_.empty()) mentions_.push_back("jack");
     if (reply_users_.empty()) reply_users_ = authors_;
     if (langs_.empty()) langs_.push_back("en");
-}
-
-std::uint64_t QueryGenerator::random() {
-    std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
 }
 
 const std::string& QueryGenerator::pick(const std::vector<std::string>& from) { return from[random() % from.size()]; }

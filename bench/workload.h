@@ -4,6 +4,7 @@
 // queries generated from those tweets' own vocabulary, so that they match.
 
 #include "common/tweet.h"
+#include "ingest/sources/split_mix.h"
 
 #include <cstdint>
 #include <string>
@@ -27,13 +28,13 @@ public:
     std::string next();
 
 private:
-    std::uint64_t random();
+    std::uint64_t random() { return random_.next(); }
     const std::string& pick(const std::vector<std::string>& from);
     std::string word();
 
     std::vector<std::string> distinct_words_, word_occurrences_, hashtags_, mentions_, authors_, reply_users_, langs_;
     std::vector<std::string> phrases_;
-    std::uint64_t state_;
+    SplitMix64 random_;
 };
 
 }  // namespace birdwatch::workload

@@ -69,15 +69,7 @@ const Language& pick_language(std::uint64_t roll) {
 }  // namespace
 
 SyntheticCorpus::SyntheticCorpus(std::uint64_t seed, std::int64_t start_ms, std::int64_t spacing_ms)
-    : state_(seed), seed_(seed), start_ms_(start_ms), spacing_ms_(spacing_ms) {}
-
-// SplitMix64: tiny, fast, and the same on every platform (unlike std distributions).
-std::uint64_t SyntheticCorpus::random() {
-    std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
+    : random_(seed), seed_(seed), start_ms_(start_ms), spacing_ms_(spacing_ms) {}
 
 SyntheticCorpus::User SyntheticCorpus::user(std::uint64_t index) const {
     // Derived from the index alone, so a user looks the same in every tweet.

@@ -4,6 +4,8 @@
 // The same (seed, start_ms, spacing_ms) always yields the same bytes, so tests and
 // benchmarks run with no credentials and no external data.
 
+#include "ingest/sources/split_mix.h"
+
 #include <cstdint>
 #include <string>
 
@@ -18,7 +20,7 @@ public:
     std::uint64_t produced() const { return produced_; }
 
 private:
-    std::uint64_t random();
+    std::uint64_t random() { return random_.next(); }
     std::uint64_t below(std::uint64_t n) { return random() % n; }
 
     struct User {
@@ -28,7 +30,7 @@ private:
     User user(std::uint64_t index) const;
     std::string tweet_text(const char* lang, std::string& entities_json, std::uint64_t& mention_count);
 
-    std::uint64_t state_;
+    SplitMix64 random_;
     const std::uint64_t seed_;
     const std::int64_t start_ms_;
     const std::int64_t spacing_ms_;

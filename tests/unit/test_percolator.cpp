@@ -172,14 +172,9 @@ public:
     }
 
 private:
-    std::uint64_t random() {
-        std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-        return z ^ (z >> 31);
-    }
+    std::uint64_t random() { return random_.next(); }
     const std::vector<Tweet>& tweets_;
-    std::uint64_t state_ = 5;
+    SplitMix64 random_{5};
 };
 
 }  // namespace
