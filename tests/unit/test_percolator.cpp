@@ -186,13 +186,19 @@ TEST_CASE("differential: gated and re-anchored query shapes agree with the refer
     ShapeGenerator generator(tweets);
     Percolator percolator;
     std::vector<ParsedQuery> registered;
-    std::size_t generated = 0;
+    std::size_t generated = 0, invalid = 0;
     while (registered.size() < 3000) {
         ++generated;
-        QueryParse p = parse_query(generator.next());
-        if (p.query && percolator.add(*p.query)) registered.push_back(std::move(*p.query));
+        const std::string text = generator.next();
+        QueryParse p = parse_query(text);
+        if (!p.query) {
+            ++invalid;
+            UNSCOPED_INFO(text << ": " << p.error.message);
+        } else if (percolator.add(*p.query)) {
+            registered.push_back(std::move(*p.query));
+        }
     }
-    CHECK(generated < registered.size() * 11 / 10);  // nearly every generated query is valid and new
+    CHECK(invalid * 100 < generated);  // the shapes are what they say (a repeated query is fine, and skipped)
 
     std::size_t pairs = 0, matched = 0;
     std::vector<const std::string*> fast;
