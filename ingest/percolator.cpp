@@ -13,15 +13,38 @@ using Kind = QueryNode::Kind;
 // Keys of different fields never collide: the same word as keyword and as hashtag differ.
 std::uint64_t key(char field, TermHash h) { return h ^ (static_cast<std::uint64_t>(field) * 0x9E3779B97F4A7C15ULL); }
 
+struct KeyWeight {
+    std::uint64_t key;
+    std::size_t weight;  // longer terms are rarer: prefer them, as Lucene's TermWeightor does
+};
+
+// The key of a term that one key decides (word, #, @, from:, to:), and its weight.
+std::optional<KeyWeight> term_key(const QueryNode& node) {
+    char field = 0;
+    std::size_t bonus = 4;  // a hashtag, mention or user is rarer than a word of the same length
+    switch (node.kind) {
+        case Kind::word: field = 'w', bonus = 0; break;
+        case Kind::hashtag: field = 'h'; break;
+        case Kind::mention: field = 'm'; break;
+        case Kind::from: field = 'f'; break;
+        case Kind::to: field = 't'; break;
+        default: return std::nullopt;
+    }
+    return KeyWeight{key(field, node.hashes[0]), node.tokens[0].size() + bonus};
+}
+
 struct KeySet {
     std::vector<std::uint64_t> keys;
-    std::size_t weight = 0;  // longer terms are rarer: prefer them, as Lucene's TermWeightor does
+    std::size_t weight = 0;
 };
 
 // Returns false for a node that does not guarantee any term (negation, lang:, is:, has:).
 bool extract(const QueryNode& node, KeySet& out) {
+    if (const auto term = term_key(node)) {
+        out = {{term->key}, term->weight};
+        return true;
+    }
     switch (node.kind) {
-        case Kind::word: out = {{key('w', node.hashes[0])}, node.tokens[0].size()}; return true;
         case Kind::phrase: {
             // Any one token of the phrase must occur; index the longest.
             std::size_t best = 0;
@@ -30,10 +53,6 @@ bool extract(const QueryNode& node, KeySet& out) {
             out = {{key('w', node.hashes[best])}, node.tokens[best].size()};
             return true;
         }
-        case Kind::hashtag: out = {{key('h', node.hashes[0])}, node.tokens[0].size() + 4}; return true;
-        case Kind::mention: out = {{key('m', node.hashes[0])}, node.tokens[0].size() + 4}; return true;
-        case Kind::from: out = {{key('f', node.hashes[0])}, node.tokens[0].size() + 4}; return true;
-        case Kind::to: out = {{key('t', node.hashes[0])}, node.tokens[0].size() + 4}; return true;
         case Kind::all_of: {
             bool found = false;
             for (const auto& child : node.children) {
@@ -67,18 +86,14 @@ bool extract(const QueryNode& node, KeySet& out) {
 
 // Keys present in every tweet the node matches, with their weights: the terms of a
 // conjunction, every token of a phrase, and lang: (the tweet's language is one of its keys).
-void required_keys(const QueryNode& node, std::vector<std::pair<std::uint64_t, std::size_t>>& out) {
+void required_keys(const QueryNode& node, std::vector<KeyWeight>& out) {
+    if (const auto term = term_key(node)) return out.push_back(*term);
     switch (node.kind) {
-        case Kind::word: out.emplace_back(key('w', node.hashes[0]), node.tokens[0].size()); break;
         case Kind::phrase:
             for (std::size_t i = 0; i < node.hashes.size(); ++i)
-                out.emplace_back(key('w', node.hashes[i]), node.tokens[i].size());
+                out.push_back({key('w', node.hashes[i]), node.tokens[i].size()});
             break;
-        case Kind::hashtag: out.emplace_back(key('h', node.hashes[0]), node.tokens[0].size() + 4); break;
-        case Kind::mention: out.emplace_back(key('m', node.hashes[0]), node.tokens[0].size() + 4); break;
-        case Kind::from: out.emplace_back(key('f', node.hashes[0]), node.tokens[0].size() + 4); break;
-        case Kind::to: out.emplace_back(key('t', node.hashes[0]), node.tokens[0].size() + 4); break;
-        case Kind::lang: out.emplace_back(key('l', node.hashes[0]), 0); break;
+        case Kind::lang: out.push_back({key('l', node.hashes[0]), 0}); break;
         case Kind::all_of:
             for (const auto& child : node.children) required_keys(child, out);
             break;
@@ -99,7 +114,7 @@ struct Placement {
 Placement place(const QueryNode& root) {
     KeySet whole;
     if (!extract(root, whole)) return {};
-    std::vector<std::pair<std::uint64_t, std::size_t>> required;
+    std::vector<KeyWeight> required;
     required_keys(root, required);
     auto gate_for = [&](const std::vector<std::uint64_t>& anchors) {
         std::optional<std::uint64_t> gate;
@@ -121,19 +136,12 @@ Placement place(const QueryNode& root) {
     return best;
 }
 
-// The key of a term that one key decides (word, #, @, from:, to:), and whether it is negated.
+// The key of a term that one key decides, possibly negated, and whether it is negated.
 std::optional<std::pair<std::uint64_t, bool>> single_key(const QueryNode& node) {
-    const QueryNode& term = node.kind == Kind::negation ? node.children[0] : node;
-    char field = 0;
-    switch (term.kind) {
-        case Kind::word: field = 'w'; break;
-        case Kind::hashtag: field = 'h'; break;
-        case Kind::mention: field = 'm'; break;
-        case Kind::from: field = 'f'; break;
-        case Kind::to: field = 't'; break;
-        default: return std::nullopt;
-    }
-    return std::make_pair(key(field, term.hashes[0]), node.kind == Kind::negation);
+    const bool negated = node.kind == Kind::negation;
+    const auto term = term_key(negated ? node.children[0] : node);
+    if (!term) return std::nullopt;
+    return std::make_pair(term->key, negated);
 }
 
 // For "a b" and "a -b" anchored on a: the other key and its sign.
