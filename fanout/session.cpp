@@ -19,6 +19,7 @@
 #include <climits>
 #include <optional>
 #include <unordered_map>
+#include <utility>
 
 namespace birdwatch {
 
@@ -416,10 +417,8 @@ private:
         error_code ignored;
         socket_.close(ignored);
         drop_queue();
-        std::size_t bytes = 0;
-        for (const auto& frame : in_flight_) bytes += frame->size();
         std::vector<Frame>().swap(in_flight_);
-        release(bytes);
+        release(std::exchange(in_flight_bytes_, 0));
         if (joined_)
             net::post(loop_.context, [self = shared_from_this()] { self->shared_.hub.leave(self->loop_index_, self.get()); });
     }
@@ -500,12 +499,13 @@ private:
             owned_.swap(control_);
             control_.clear();
         } else if (head_ < queue_.size()) {
-            std::size_t bytes = 0;
+            std::size_t bytes = 0;  // the message: the frames and a separator between each two
             while (head_ < queue_.size() && in_flight_.size() < max_batch_messages &&
                    (in_flight_.empty() || bytes + 1 + queue_[head_]->size() <= max_batch_bytes)) {
                 bytes += queue_[head_]->size() + (in_flight_.empty() ? 0 : 1);
                 in_flight_.push_back(std::move(queue_[head_++]));
             }
+            in_flight_bytes_ = bytes - (in_flight_.size() - 1);
             if (head_ == queue_.size()) {
                 queue_.clear();
                 head_ = 0;
@@ -561,8 +561,7 @@ private:
             }
             return;
         }
-        std::size_t bytes = 0;
-        for (const auto& frame : in_flight_) bytes += frame->size();
+        const std::size_t bytes = std::exchange(in_flight_bytes_, 0);
         release(bytes);
         loop_.frames_sent.add(static_cast<std::int64_t>(in_flight_.size()));
         loop_.bytes_sent.add(static_cast<std::int64_t>(bytes));
@@ -592,15 +591,16 @@ private:
     const SessionOptions& options_;
     websocket::ClientFrameReader reader_;
 
-    std::vector<Frame> queue_;       // waiting to be written, from head_ on
+    std::vector<Frame> queue_;         // waiting to be written, from head_ on
     std::size_t head_ = 0;
-    std::vector<Frame> in_flight_;   // the batch being written, as one message
-    std::string control_;            // handshake answer, pongs and pings waiting to be written
-    std::string close_frame_;        // ours, written once everything before it is out
-    std::string owned_;              // control bytes being written
-    websocket::FrameHeader header_;  // the batch's
+    std::vector<Frame> in_flight_;     // the batch being written, as one message
+    std::size_t in_flight_bytes_ = 0;  // the sum of its frames' sizes
+    std::string control_;              // handshake answer, pongs and pings waiting to be written
+    std::string close_frame_;          // ours, written once everything before it is out
+    std::string owned_;                // control bytes being written
+    websocket::FrameHeader header_;    // the batch's
     std::size_t written_ = 0, total_ = 0;
-    std::size_t queued_bytes_ = 0;   // waiting and in flight
+    std::size_t queued_bytes_ = 0;     // waiting and in flight
 
     bool joined_ = false;
     bool writing_ = false;

@@ -99,5 +99,8 @@ TEST_CASE("a client that never reads is dropped, fast clients keep receiving, me
     CHECK(fast.is_open());
     CHECK(metric(port, "birdwatch_fanout_frames_dropped_total") > 0);
     CHECK(rss_kib(fanout.pid()) < 200 * 1024);  // the stalled client's backlog was capped, then freed
+    ingest.kill();
+    // Every queued byte is accounted for: the stalled client's, its batch in flight included, were released.
+    CHECK(wait_until([&] { return metric(port, "birdwatch_fanout_queued_bytes") == 0; }, 10s));
     ::close(stalled);
 }
