@@ -1,7 +1,10 @@
 #include "common/admin_server.h"
 
+#include "common/thread_guard.h"
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -59,8 +62,15 @@ struct AdminServer::Impl {
     void accept() {
         acceptor.async_accept(net::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
             if (!acceptor.is_open()) return;
-            if (!ec) std::make_shared<AdminSession>(std::move(socket), state)->run();
-            accept();
+            if (!ec) {
+                std::make_shared<AdminSession>(std::move(socket), state)->run();
+                return accept();
+            }
+            // Out of descriptors (or another failure that repeats at once): no spinning.
+            pause.expires_after(std::chrono::milliseconds(100));
+            pause.async_wait([this](beast::error_code wait_error) {
+                if (!wait_error && acceptor.is_open()) accept();
+            });
         });
     }
 
@@ -69,6 +79,8 @@ struct AdminServer::Impl {
     AdminState state;
     net::io_context io;
     tcp::acceptor acceptor{io};
+    net::steady_timer pause{io};
+    ThreadGuard guard{"admin-http", state.metrics};
     std::thread thread;
 };
 
@@ -85,7 +97,7 @@ void AdminServer::start() {
     impl_->acceptor.listen();
     impl_->port = impl_->acceptor.local_endpoint().port();
     impl_->accept();
-    impl_->thread = std::thread([this] { impl_->io.run(); });
+    impl_->thread = std::thread([this] { impl_->guard.run([this] { impl_->io.run(); }, {}); });
 }
 
 unsigned short AdminServer::port() const { return impl_->port; }

@@ -4,6 +4,8 @@
 
 #include <spdlog/sinks/stdout_sinks.h>
 
+#include <algorithm>
+
 namespace birdwatch {
 
 namespace {
@@ -12,6 +14,65 @@ std::shared_ptr<spdlog::sinks::sink> shared_sink() {
     return sink;
 }
 }  // namespace
+
+std::string escape_log_value(std::string_view text) {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(std::min(text.size(), max_log_value_bytes) + 2);
+    out += '"';
+    const std::size_t end = std::min(text.size(), max_log_value_bytes);
+    for (std::size_t i = 0; i < end;) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        auto escape_byte = [&] {
+            out += "\\x";
+            out += hex[c >> 4];
+            out += hex[c & 0xF];
+            ++i;
+        };
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += static_cast<char>(c);
+            ++i;
+        } else if (c == '\n') {
+            out += "\\n";
+            ++i;
+        } else if (c == '\r') {
+            out += "\\r";
+            ++i;
+        } else if (c == '\t') {
+            out += "\\t";
+            ++i;
+        } else if (c < 0x20 || c == 0x7F) {
+            escape_byte();
+        } else if (c < 0x80) {
+            out += static_cast<char>(c);
+            ++i;
+        } else {
+            // A whole, valid UTF-8 sequence passes; any other byte is escaped.
+            const std::size_t length = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c <= 0xDF ? 2 : 0;
+            bool valid = length > 0 && i + length <= text.size();
+            for (std::size_t k = 1; valid && k < length; ++k)
+                valid = (static_cast<unsigned char>(text[i + k]) & 0xC0) == 0x80;
+            if (valid && length == 3) {
+                const auto c1 = static_cast<unsigned char>(text[i + 1]);
+                valid = !(c == 0xE0 && c1 < 0xA0) && !(c == 0xED && c1 >= 0xA0);  // overlong, surrogates
+            }
+            if (valid && length == 4) {
+                const auto c1 = static_cast<unsigned char>(text[i + 1]);
+                valid = !(c == 0xF0 && c1 < 0x90) && !(c == 0xF4 && c1 >= 0x90);  // overlong, above U+10FFFF
+            }
+            if (!valid) {
+                escape_byte();
+                continue;
+            }
+            out.append(text.data() + i, length);
+            i += length;
+        }
+    }
+    if (text.size() > end) out += "...(" + std::to_string(text.size()) + " bytes)";
+    out += '"';
+    return out;
+}
 
 void init_logging(const std::string& program, const std::string& level) {
     const auto parsed = spdlog::level::from_str(level);

@@ -6,6 +6,7 @@
 
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_set>
 
 namespace birdwatch {
@@ -14,6 +15,18 @@ namespace birdwatch {
 void init_logging(const std::string& program, const std::string& level);
 
 std::shared_ptr<spdlog::logger> make_logger(const std::string& component);
+
+// A value for a log line, written as a quoted logfmt value whatever it holds:
+// quotes and backslashes escaped, control bytes and invalid UTF-8 as \xNN, and cut
+// at max_log_value_bytes. Every value that comes from outside (input, peers, errors
+// that quote them) goes into a log line through this:
+//   log->warn("msg=\"payload dropped\" payload={}", logfmt(payload));
+struct LogValue {
+    std::string_view text;
+};
+inline LogValue logfmt(std::string_view text) { return {text}; }
+inline constexpr std::size_t max_log_value_bytes = 512;
+std::string escape_log_value(std::string_view text);
 
 // "Log once per kind": returns true the first time a kind is seen, so a flood of
 // identical bad input yields one log line and a counter, not a log storm.
@@ -31,3 +44,12 @@ private:
 };
 
 }  // namespace birdwatch
+
+template <>
+struct fmt::formatter<birdwatch::LogValue> : fmt::formatter<std::string_view> {
+    template <typename Context>
+    auto format(const birdwatch::LogValue& value, Context& context) const {
+        const std::string escaped = birdwatch::escape_log_value(value.text);
+        return fmt::formatter<std::string_view>::format(std::string_view(escaped), context);
+    }
+};

@@ -19,8 +19,12 @@ struct Keys {
 
 // KEYS: leases, queries, events. ARGV: qid, canonical text, ttl ms.
 // Extends the lease (never shortens another replica's), stores the text, and
-// announces the query if it was not live. Returns 1 when it announced.
+// announces the query if it was not live. Returns 1 when it announced, 0 when it
+// renewed, and -1 (changing nothing) when the id already names a different text:
+// a stored query is never replaced by another one.
 inline constexpr const char* lease_script = R"lua(
+local stored = redis.call('HGET', KEYS[2], ARGV[1])
+if stored and stored ~= ARGV[2] then return -1 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local existed = redis.call('ZSCORE', KEYS[1], ARGV[1])

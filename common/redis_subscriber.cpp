@@ -17,14 +17,17 @@ RedisSubscriber::RedisSubscriber(RedisEndpoint endpoint, std::string channel, Si
       on_drained_(std::move(on_drained)),
       log_(make_logger("redis-subscriber")),
       messages_(metrics.counter(metric_prefix + "_messages_received_total", "Messages received on the subscription")),
-      reconnects_(metrics.counter(metric_prefix + "_reconnects_total", "Redis connections re-established after a loss")) {
+      reconnects_(metrics.counter(metric_prefix + "_reconnects_total", "Redis connections re-established after a loss")),
+      guard_(metric_prefix.substr(metric_prefix.rfind("birdwatch_", 0) == 0 ? 10 : 0) + "-subscriber", metrics) {
     metrics.gauge_fn(metric_prefix + "_subscribed", "1 while the Redis subscription is active",
                      [this] { return subscribed_.load() ? 1.0 : 0.0; });
 }
 
 RedisSubscriber::~RedisSubscriber() { stop(); }
 
-void RedisSubscriber::start() { thread_ = std::thread([this] { run(); }); }
+void RedisSubscriber::start() {
+    thread_ = std::thread([this] { guard_.run([this] { run(); }); });
+}
 
 void RedisSubscriber::stop() {
     {
@@ -103,10 +106,11 @@ void RedisSubscriber::read_messages(RedisConnection& connection) {
         }
         auto* reply = static_cast<redisReply*>(raw);
         // ["message", channel, payload]; subscribe confirmations are ignored.
-        if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 &&
-            std::string_view(reply->element[0]->str, reply->element[0]->len) == "message") {
+        auto is_string = [](const redisReply* r) { return r->type == REDIS_REPLY_STRING && r->str; };
+        if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 && is_string(reply->element[0]) &&
+            is_string(reply->element[2]) && std::string_view(reply->element[0]->str, reply->element[0]->len) == "message") {
             messages_.inc();
-            sink_(std::string(reply->element[2]->str, reply->element[2]->len));
+            guard_.attempt("message", [&] { sink_(std::string(reply->element[2]->str, reply->element[2]->len)); });
         }
         freeReplyObject(reply);
     }

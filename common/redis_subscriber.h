@@ -6,6 +6,7 @@
 #include "common/backoff.h"
 #include "common/metrics.h"
 #include "common/redis_connection.h"
+#include "common/thread_guard.h"
 
 #include <spdlog/logger.h>
 
@@ -58,6 +59,7 @@ private:
     std::condition_variable wake_;
     bool stopping_ = false;
     int active_fd_ = -1;  // the socket stop() shuts down to unblock a read
+    ThreadGuard guard_;
     std::thread thread_;
 };
 

@@ -12,7 +12,10 @@ ConfigSpec fanout_config_spec() {
                 {"redis",
                  {{"host", "127.0.0.1"}, {"port", 6379}, {"password", ""}, {"timeout_ms", 2000},
                   {"channel", "matches"}}},
-                {"http", {{"address", "127.0.0.1"}, {"port", 8080}, {"threads", 0}, {"static_dir", ""}}},
+                {"http",
+                 {{"address", "127.0.0.1"}, {"port", 8080}, {"threads", 0}, {"static_dir", ""},
+                  {"max_header_bytes", 8192}, {"max_body_bytes", 16384}}},
+                {"hub", {{"inbox_payloads", 65536}}},
                 {"registry",
                  {{"queries_key", "birdwatch:queries"}, {"leases_key", "birdwatch:leases"},
                   {"events_channel", "birdwatch:query-events"}, {"lease_ttl_ms", 30000}, {"refresh_ms", 10000}}},
@@ -30,7 +33,9 @@ ConfigSpec fanout_config_spec() {
                    {{"url", "http://127.0.0.1:9200"}, {"index", "birdwatch-tweets"}, {"username", ""},
                     {"password", ""}, {"api_key", ""}, {"timeout_ms", 10000}}},
                   {"threads", 2},
-                  {"max_page", 100}}},
+                  {"queue", 1000},
+                  {"max_page", 100},
+                  {"max_candidates", 10000}}},
             },
             {"redis.password", "store.elasticsearch.password", "store.elasticsearch.api_key", "websocket.token"}};
 }
@@ -80,6 +85,12 @@ FanoutConfig to_fanout_config(const nlohmann::json& v) {
     c.store_threads = store["threads"];
     c.stats_interval = std::chrono::milliseconds(v["stats"]["interval_ms"].get<int>());
     c.max_page = std::max<std::size_t>(1, store["max_page"].get<std::size_t>());
+    c.store_queue = std::max<std::size_t>(1, store["queue"].get<std::size_t>());
+    c.max_candidates = std::max<std::size_t>(1, store["max_candidates"].get<std::size_t>());
+    c.server.session.max_page = c.max_page;
+    c.server.max_header_bytes = std::max<std::size_t>(1024, v["http"]["max_header_bytes"].get<std::size_t>());
+    c.server.max_body_bytes = v["http"]["max_body_bytes"];
+    c.hub_inbox_payloads = std::max<std::size_t>(256, v["hub"]["inbox_payloads"].get<std::size_t>());
     return c;
 }
 

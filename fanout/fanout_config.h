@@ -23,6 +23,9 @@ struct FanoutConfig {
     ElasticOptions elastic;
     int store_threads = 2;
     std::size_t max_page = 100;
+    std::size_t store_queue = 1000;        // store reads waiting; more are answered `busy`
+    std::size_t max_candidates = 10000;    // rows one history/resume page may look at
+    std::size_t hub_inbox_payloads = 65536;  // per loop; beyond it the oldest bursts are dropped
     std::chrono::milliseconds stats_interval{2000};  // 0: no stats messages
     std::chrono::milliseconds drain{5000};
 };

@@ -55,17 +55,29 @@ struct Hub::Reader {
     }
 };
 
-Hub::Hub(MetricsRegistry& metrics, IoPool& loops, QueryAcquired on_acquired, QueryReleased on_released)
+Hub::Hub(MetricsRegistry& metrics, IoPool& loops, QueryAcquired on_acquired, QueryReleased on_released,
+         std::size_t inbox_payloads)
     : loops_(loops),
       shards_(loops.size()),
       on_acquired_(std::move(on_acquired)),
       on_released_(std::move(on_released)),
       reader_(std::make_unique<Reader>()),
+      inbox_capacity_(std::max<std::size_t>(1, inbox_payloads)),
       payloads_(metrics.counter("birdwatch_fanout_payloads_total", "Payloads received from Redis")),
       latency_(metrics.histogram("birdwatch_fanout_delivery_latency_seconds",
                                  "From the ingest receiving a tweet to this replica handing it to its loops")),
       unreadable_(metrics.counter("birdwatch_fanout_payloads_unreadable_total",
-                                  "Payloads without a readable qids array, or spanning several lines (dropped)")) {
+                                  "Payloads without a readable qids array, or spanning several lines (dropped)")),
+      inbox_dropped_(metrics.counter("birdwatch_fanout_inbox_dropped_total",
+                                     "Payloads dropped from a loop's full inbox (the loop fell behind Redis)")) {
+    metrics.gauge_fn("birdwatch_fanout_inbox_payloads", "Payloads waiting in the loops' inboxes", [this] {
+        std::size_t waiting = 0;
+        for (auto& shard : shards_) {
+            std::lock_guard lock(shard.inbox_mutex);
+            waiting += shard.inbox_payloads;
+        }
+        return static_cast<double>(waiting);
+    });
     metrics.gauge_fn("birdwatch_fanout_connections", "Open WebSocket connections",
                      [this] { return static_cast<double>(size()); });
     metrics.gauge_fn("birdwatch_fanout_queries", "Distinct queries with a subscriber on this replica", [this] {
@@ -173,6 +185,12 @@ void Hub::end_of_burst() {
         {
             std::lock_guard lock(shard.inbox_mutex);
             shard.inbox.push_back(burst);
+            shard.inbox_payloads += burst->size();
+            while (shard.inbox_payloads > inbox_capacity_ && shard.inbox.size() > 1) {
+                shard.inbox_payloads -= shard.inbox.front()->size();
+                inbox_dropped_.inc(shard.inbox.front()->size());
+                shard.inbox.pop_front();
+            }
             wake = !std::exchange(shard.scheduled, true);
         }
         if (wake) boost::asio::post(loops_.context(loop), [this, loop] { deliver_inbox(loop); });
@@ -181,10 +199,11 @@ void Hub::end_of_burst() {
 
 void Hub::deliver_inbox(std::size_t loop) {
     Shard& shard = shards_[loop];
-    std::vector<std::shared_ptr<const Burst>> bursts;
+    std::deque<std::shared_ptr<const Burst>> bursts;
     {
         std::lock_guard lock(shard.inbox_mutex);
         bursts.swap(shard.inbox);
+        shard.inbox_payloads = 0;
         shard.scheduled = false;
     }
     for (const auto& burst : bursts) queue(shard, *burst);

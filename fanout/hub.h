@@ -10,9 +10,11 @@
 // this replica, without knowing who listens (the registry lease holder).
 
 #include "common/metrics.h"
+#include "fanout/frame.h"
 #include "fanout/io_pool.h"
 
 #include <atomic>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -21,8 +23,6 @@
 #include <vector>
 
 namespace birdwatch {
-
-using Frame = std::shared_ptr<const std::string>;
 
 class Recipient {
 public:
@@ -40,7 +40,10 @@ public:
     using QueryAcquired = std::function<void(const std::string& qid, const std::string& canonical)>;
     using QueryReleased = std::function<void(const std::string& qid)>;
 
-    Hub(MetricsRegistry& metrics, IoPool& loops, QueryAcquired on_acquired, QueryReleased on_released);
+    // `inbox_payloads`: how many payloads may wait for one loop; beyond that the oldest
+    // waiting bursts are dropped (counted) -- a loop that stalls cannot grow memory.
+    Hub(MetricsRegistry& metrics, IoPool& loops, QueryAcquired on_acquired, QueryReleased on_released,
+        std::size_t inbox_payloads = 65536);
     ~Hub();
 
     // On loop `loop`'s thread, for recipients living on that loop.
@@ -83,7 +86,8 @@ private:
         // Bursts handed over by the subscriber thread. The loop takes all of them in one
         // turn, so a loop that falls behind writes more per syscall instead of lagging more.
         std::mutex inbox_mutex;
-        std::vector<std::shared_ptr<const Burst>> inbox;
+        std::deque<std::shared_ptr<const Burst>> inbox;
+        std::size_t inbox_payloads = 0;
         bool scheduled = false;
     };
     void deliver_inbox(std::size_t loop);
@@ -105,11 +109,13 @@ private:
     std::unique_ptr<Reader> reader_;
     Burst burst_;   // publish() and end_of_burst() only
 
+    const std::size_t inbox_capacity_;
     std::atomic<std::size_t> connections_{0};
     std::atomic<std::uint64_t> latest_tweet_id_{0};
     Counter& payloads_;
     Histogram& latency_;
     Counter& unreadable_;
+    Counter& inbox_dropped_;
 };
 
 }  // namespace birdwatch

@@ -4,7 +4,7 @@
 
 namespace birdwatch {
 
-IoPool::IoPool(int threads) {
+IoPool::IoPool(int threads, MetricsRegistry& metrics) : guard_("fanout-loop", metrics) {
     const int count = threads > 0 ? threads : static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
     for (int i = 0; i < count; ++i) contexts_.push_back(std::make_unique<boost::asio::io_context>(1));
 }
@@ -20,7 +20,7 @@ std::size_t IoPool::next() {
 void IoPool::start() {
     for (auto& context : contexts_) {
         guards_.push_back(boost::asio::make_work_guard(*context));
-        threads_.emplace_back([&context] { context->run(); });
+        threads_.emplace_back([this, &context] { guard_.run([&context] { context->run(); }, {}); });
     }
 }
 

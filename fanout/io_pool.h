@@ -4,6 +4,8 @@
 // there -- its socket, its write queue, its loop's subscription index -- is
 // single-threaded and needs no lock or strand.
 
+#include "common/thread_guard.h"
+
 #include <boost/asio/io_context.hpp>
 
 #include <cstddef>
@@ -15,8 +17,9 @@ namespace birdwatch {
 
 class IoPool {
 public:
-    // `threads` <= 0: one per core.
-    explicit IoPool(int threads);
+    // `threads` <= 0: one per core. A handler that throws is reported through the
+    // guard and its loop runs on.
+    IoPool(int threads, MetricsRegistry& metrics);
     ~IoPool();
 
     std::size_t size() const { return contexts_.size(); }
@@ -33,6 +36,7 @@ private:
     std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guards_;
     std::vector<std::thread> threads_;
     std::size_t next_ = 0;
+    ThreadGuard guard_;
 };
 
 }  // namespace birdwatch

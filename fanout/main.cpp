@@ -40,10 +40,10 @@ int main(int argc, char** argv) {
 
     MetricsRegistry metrics;
     QueryRegistrar registrar(config.registrar, metrics);
-    IoPool loops(config.loops);
+    IoPool loops(config.loops, metrics);
     Hub hub(
         metrics, loops, [&](const std::string& qid, const std::string& query) { registrar.acquire(qid, query); },
-        [&](const std::string& qid) { registrar.release(qid); });
+        [&](const std::string& qid) { registrar.release(qid); }, config.hub_inbox_payloads);
     RedisSubscriber subscriber(
         config.redis, config.channel, [&hub](std::string payload) { hub.publish(std::move(payload)); }, metrics, {},
         [&hub] { hub.end_of_burst(); });
@@ -55,7 +55,8 @@ int main(int argc, char** argv) {
         };
     std::unique_ptr<StoreReader> store;
     if (open_store) {
-        StoreReaderOptions reader{open_store, config.store_threads, 1000, config.max_page};
+        StoreReaderOptions reader{open_store, config.store_threads, config.store_queue, config.max_page,
+                                  config.max_candidates};
         store = std::make_unique<StoreReader>(std::move(reader), metrics);
         store->start();
     }

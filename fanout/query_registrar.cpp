@@ -16,7 +16,10 @@ QueryRegistrar::QueryRegistrar(RegistrarOptions options, MetricsRegistry& metric
       announced_(metrics.counter("birdwatch_fanout_queries_announced_total",
                                  "Queries this replica (re)registered because they were not live")),
       overflow_(metrics.counter("birdwatch_fanout_registry_changes_dropped_total",
-                                "Subscription changes dropped because the registrar fell behind")) {}
+                                "Subscription changes dropped because the registrar fell behind")),
+      conflicts_(metrics.counter("birdwatch_fanout_registry_conflicts_total",
+                                 "Leases refused because the registry holds a different text under the same id")),
+      guard_("query-registrar", metrics) {}
 
 QueryRegistrar::~QueryRegistrar() { stop(); }
 
@@ -28,7 +31,7 @@ void QueryRegistrar::release(const std::string& qid) {
     if (!changes_.try_push({false, qid, {}})) overflow_.inc();
 }
 
-void QueryRegistrar::start() { thread_ = std::thread([this] { run(); }); }
+void QueryRegistrar::start() { thread_ = std::thread([this] { guard_.run([this] { run(); }); }); }
 
 void QueryRegistrar::stop() {
     changes_.close();
@@ -63,7 +66,12 @@ bool QueryRegistrar::lease(const std::vector<const std::pair<const std::string, 
             return false;
         }
         auto* reply = static_cast<redisReply*>(raw);
-        if (reply->type == REDIS_REPLY_INTEGER) {
+        if (reply->type == REDIS_REPLY_INTEGER && reply->integer < 0) {
+            conflicts_.inc();
+            if (first_conflict_.first(queries[i]->first))
+                log_->error("msg=\"the registry holds a different text under this query id; not leased "
+                            "(logged once per id)\" qid={}", queries[i]->first);
+        } else if (reply->type == REDIS_REPLY_INTEGER) {
             leases_.inc();
             announced_.inc(static_cast<std::uint64_t>(reply->integer));
         } else if (reply->type == REDIS_REPLY_ERROR && !outage_logged_) {

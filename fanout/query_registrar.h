@@ -5,6 +5,7 @@
 // the lease lapses (another replica may still hold one). Runs on its own thread
 // with its own Redis connection; re-registers everything after a Redis loss.
 
+#include "common/thread_guard.h"
 #include "common/backoff.h"
 #include "common/channel.h"
 #include "common/log.h"
@@ -56,6 +57,9 @@ private:
     Counter& leases_;
     Counter& announced_;
     Counter& overflow_;
+    Counter& conflicts_;
+    FirstOccurrence first_conflict_;
+    ThreadGuard guard_;
     std::thread thread_;
 };
 

@@ -5,10 +5,16 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
+
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
@@ -59,6 +65,9 @@ struct HttpContext {
     Counter& refused_capacity;
     Counter& refused_origin;
     Counter& refused_token;
+    Counter& header_too_large;
+    Counter& body_too_large;
+    Counter& malformed;
     MetricsRegistry& metrics;
     std::function<bool()> ready;
     std::atomic<bool>& draining;
@@ -78,6 +87,17 @@ http::response<http::string_body> respond(const http::request<http::string_body>
     return res;
 }
 
+// An answer to a request that could not be read: the connection closes after it.
+http::response<http::string_body> refusal(http::status status, std::string body) {
+    http::response<http::string_body> res{status, 11};
+    res.set(http::field::server, "birdwatch-fanout");
+    res.set(http::field::content_type, "text/plain");
+    res.keep_alive(false);
+    res.body() = std::move(body);
+    res.prepare_payload();
+    return res;
+}
+
 // Plain HTTP on one connection until it asks for a WebSocket upgrade.
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
 public:
@@ -89,14 +109,16 @@ public:
 private:
     void read() {
         parser_.emplace();
-        parser_->body_limit(16 * 1024);
+        parser_->header_limit(static_cast<std::uint32_t>(context_.options.max_header_bytes));
+        parser_->body_limit(context_.options.max_body_bytes);
+        buffer_.max_size(context_.options.max_header_bytes + context_.options.max_body_bytes + 4096);
         stream_.expires_after(30s);
         http::async_read(stream_, buffer_, *parser_,
                          [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
     }
 
     void on_read(beast::error_code ec) {
-        if (ec) return;  // closed, timed out, or unparsable: nothing useful to answer
+        if (ec) return refuse_unreadable(ec);
         http::request<http::string_body> req = parser_->release();
         if (beast::websocket::is_upgrade(req)) {
             const std::string_view target = req.target();
@@ -121,6 +143,27 @@ private:
             return;
         }
         send(route(req));
+    }
+
+    // A request that broke a limit or the grammar gets its status and a closed connection;
+    // a peer that went away or timed out gets nothing.
+    void refuse_unreadable(beast::error_code ec) {
+        if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == net::error::eof ||
+            ec == net::error::connection_reset || ec == net::error::operation_aborted || ec == http::error::partial_message)
+            return;
+        if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
+            context_.header_too_large.inc();
+            return send(refusal(http::status::request_header_fields_too_large,
+                                "request line and headers over " + std::to_string(context_.options.max_header_bytes) +
+                                    " bytes\n"));
+        }
+        if (ec == http::error::body_limit) {
+            context_.body_too_large.inc();
+            return send(refusal(http::status::payload_too_large,
+                                "body over " + std::to_string(context_.options.max_body_bytes) + " bytes\n"));
+        }
+        context_.malformed.inc();
+        send(refusal(http::status::bad_request, "malformed request: " + ec.message() + "\n"));
     }
 
     bool origin_allowed(const http::request<http::string_body>& req) const {
@@ -182,6 +225,17 @@ private:
     std::optional<http::request_parser<http::string_body>> parser_;
 };
 
+// 503 to a connection we will not serve, written without waiting (it is short and
+// goes into an empty socket buffer); then the socket closes.
+void refuse_at_once(int fd) {
+    static constexpr std::string_view busy =
+        "HTTP/1.1 503 Service Unavailable\r\nServer: birdwatch-fanout\r\nContent-Type: text/plain\r\n"
+        "Connection: close\r\nRetry-After: 5\r\nContent-Length: 37\r\n\r\ntoo many connections on this replica\n";
+    if (fd < 0) return;
+    [[maybe_unused]] const ssize_t n = ::send(fd, busy.data(), busy.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    ::close(fd);
+}
+
 }  // namespace
 
 struct Server::Impl {
@@ -196,14 +250,29 @@ struct Server::Impl {
                                          R"(reason="origin")")),
           refused_token(metrics.counter("birdwatch_fanout_upgrades_refused_total", "WebSocket upgrades refused",
                                         R"(reason="token")")),
+          header_too_large(metrics.counter("birdwatch_fanout_http_refused_total", "HTTP requests refused",
+                                           R"(reason="header_too_large")")),
+          body_too_large(metrics.counter("birdwatch_fanout_http_refused_total", "HTTP requests refused",
+                                         R"(reason="body_too_large")")),
+          malformed(metrics.counter("birdwatch_fanout_http_refused_total", "HTTP requests refused",
+                                    R"(reason="malformed")")),
           sessions(pool, hub, store, options.session, metrics),
-          context{static_files,  hub,     options,          refused_capacity, refused_origin,
-                  refused_token, metrics, std::move(ready), draining, sessions},
+          context{static_files,     hub,           options,   refused_capacity, refused_origin,
+                  refused_token,    header_too_large, body_too_large, malformed,
+                  metrics,          std::move(ready), draining, sessions},
           acceptor(loops.context(0)),
+          accept_pause(loops.context(0)),
           log(make_logger("server")),
-          accepted(metrics.counter("birdwatch_fanout_accepted_total", "TCP connections accepted")) {}
+          accepted(metrics.counter("birdwatch_fanout_accepted_total", "TCP connections accepted")),
+          fd_exhausted(metrics.counter("birdwatch_fanout_accept_fd_exhausted_total",
+                                       "Accepts that failed for want of file descriptors (accepting paused 100 ms)")) {
+        spare_fd.open();
+    }
 
-    // Each connection goes to the next loop and stays there.
+    // Each connection goes to the next loop and stays there. Out of file descriptors,
+    // accepting pauses (no spinning on a listen queue it cannot empty): the spare
+    // descriptor is let go to take one waiting connection and tell it 503, then
+    // accepting resumes after a short pause.
     void accept() {
         const std::size_t loop = loops.next();
         acceptor.async_accept(loops.context(loop), [this, loop](beast::error_code ec, tcp::socket socket) {
@@ -216,12 +285,53 @@ struct Server::Impl {
                 net::post(socket.get_executor(), [this, loop, socket = std::move(socket)]() mutable {
                     std::make_shared<HttpSession>(std::move(socket), loop, context)->run();
                 });
-            } else if (first_error.first(ec.message())) {
-                log->warn("msg=\"accept failed (logged once per error)\" error=\"{}\"", ec.message());
+                return accept();
             }
+            if (ec == net::error::no_descriptors || ec.value() == ENFILE || ec == net::error::no_buffer_space ||
+                ec == net::error::no_memory) {
+                fd_exhausted.inc();
+                if (first_error.first(ec.message()))
+                    log->warn("msg=\"out of file descriptors, refusing connections until some close (logged once)\" "
+                              "error={} max_connections={}", logfmt(ec.message()), options.max_connections);
+                refuse_one_waiting();
+                return pause_accepting();
+            }
+            if (first_error.first(ec.message()))
+                log->warn("msg=\"accept failed (logged once per error)\" error={}", logfmt(ec.message()));
             accept();
         });
     }
+
+    void refuse_one_waiting() {
+        spare_fd.reset();
+        const int fd = ::accept4(acceptor.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd >= 0) {
+            refused_capacity.inc();
+            refuse_at_once(fd);
+        }
+        spare_fd.open();
+    }
+
+    void pause_accepting() {
+        accept_pause.expires_after(100ms);
+        accept_pause.async_wait([this](beast::error_code ec) {
+            if (!ec && acceptor.is_open()) accept();
+        });
+    }
+
+    // One descriptor held in reserve, so that a replica out of descriptors can still
+    // accept a connection to refuse it.
+    struct SpareDescriptor {
+        int fd = -1;
+        void open() {
+            if (fd < 0) fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+        }
+        void reset() {
+            if (fd >= 0) ::close(fd);
+            fd = -1;
+        }
+        ~SpareDescriptor() { reset(); }
+    };
 
     ServerOptions options;
     IoPool& loops;
@@ -229,14 +339,20 @@ struct Server::Impl {
     Counter& refused_capacity;
     Counter& refused_origin;
     Counter& refused_token;
+    Counter& header_too_large;
+    Counter& body_too_large;
+    Counter& malformed;
     std::atomic<bool> draining{false};
     unsigned short bound_port = 0;
     WebSocketSessions sessions;
     HttpContext context;
     tcp::acceptor acceptor;
+    net::steady_timer accept_pause;
+    SpareDescriptor spare_fd;
     std::shared_ptr<spdlog::logger> log;
     FirstOccurrence first_error;
     Counter& accepted;
+    Counter& fd_exhausted;
 };
 
 Server::Server(ServerOptions options, IoPool& loops, Hub& hub, StoreReader* store, MetricsRegistry& metrics,
@@ -245,7 +361,25 @@ Server::Server(ServerOptions options, IoPool& loops, Hub& hub, StoreReader* stor
 
 Server::~Server() = default;
 
+// A replica needs a descriptor per connection: take the whole hard limit, and say so
+// when even that is below max_connections.
+static void raise_descriptor_limit(std::size_t max_connections, spdlog::logger& log) {
+    rlimit limit{};
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+    if (limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &limit);
+        getrlimit(RLIMIT_NOFILE, &limit);
+    }
+    constexpr rlim_t reserve = 64;  // Redis, the store, logs, the listener
+    if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < max_connections + reserve)
+        log.warn("msg=\"the file descriptor limit is below websocket.max_connections; connections beyond it get 503\" "
+                 "nofile={} max_connections={} fix=\"raise LimitNOFILE (systemd) or ulimit -n\"",
+                 static_cast<unsigned long long>(limit.rlim_cur), max_connections);
+}
+
 void Server::start() {
+    raise_descriptor_limit(impl_->options.max_connections, *impl_->log);
     const tcp::endpoint endpoint(net::ip::make_address(impl_->options.address), impl_->options.port);
     impl_->acceptor.open(endpoint.protocol());
     impl_->acceptor.set_option(net::socket_base::reuse_address(true));

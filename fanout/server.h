@@ -23,6 +23,8 @@ struct ServerOptions {
     std::vector<std::string> allowed_origins;  // empty: any Origin
     std::string token;                         // when set, upgrades need "Authorization: Bearer <token>" or ?token=
     std::string static_dir;                    // the web client's files, served at / (empty: none)
+    std::size_t max_header_bytes = 8192;       // request line + headers; beyond: 431
+    std::size_t max_body_bytes = 16384;        // beyond: 413
     SessionOptions session;
 };
 

@@ -1,7 +1,9 @@
 #pragma once
 // WebSocket client connections, RFC 6455 spoken directly on the socket
-// (fanout/websocket_codec.h): each session owns its socket and one write queue, so
-// its tweets, replies, pongs and close frame leave in order and never interleave.
+// (fanout/websocket_codec.h). Each session is a transport -- its socket and one
+// bounded OutputBuffer through which every byte it sends leaves, reading paused
+// while that buffer is above its high watermark -- and a protocol part that acts on
+// the typed requests fanout/client_protocol.h made of the client's messages.
 // Everything a session does runs on its loop of the IoPool.
 
 #include "common/metrics.h"
@@ -22,12 +24,13 @@ namespace birdwatch {
 
 struct SessionOptions {
     std::size_t max_message_bytes = 16 * 1024;       // incoming
-    std::size_t max_queue_bytes = 4 * 1024 * 1024;   // outgoing, per connection
+    std::size_t max_queue_bytes = 4 * 1024 * 1024;   // outgoing, per connection: the OutputBuffer's cap
     std::size_t max_subscriptions = 16;              // per connection
+    std::size_t max_page = 100;                      // history: largest `size`
     double messages_per_second = 20;                 // per connection, token bucket...
     double message_burst = 40;                       // ...of this depth
     std::size_t error_budget = 50;                   // error replies before the connection is closed (1008)
-    std::chrono::milliseconds slow_close_after{10000};  // over max_queue_bytes this long: closed (1013)
+    std::chrono::milliseconds slow_close_after{10000};  // above the high watermark this long: reset
     std::chrono::milliseconds idle_timeout{300000};  // silence before closing; pinged at half of it
     std::chrono::milliseconds close_timeout{5000};   // after our close frame, how long to wait for the client's
 };

@@ -13,11 +13,12 @@ StatsReporter::StatsReporter(StatsOptions options, Hub& hub, MetricsRegistry& me
     : options_(std::move(options)),
       hub_(hub),
       frames_(metrics.counter("birdwatch_fanout_stats_frames_total", "Stats frames sent to all clients")),
-      log_(make_logger("stats")) {}
+      log_(make_logger("stats")),
+      guard_("stats-reporter", metrics) {}
 
 StatsReporter::~StatsReporter() { stop(); }
 
-void StatsReporter::start() { thread_ = std::thread([this] { run(); }); }
+void StatsReporter::start() { thread_ = std::thread([this] { guard_.run([this] { run(); }); }); }
 
 void StatsReporter::stop() {
     {

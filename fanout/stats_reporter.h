@@ -5,6 +5,7 @@
 // and tweets per second (stored, or received here when there is no store). One frame,
 // shared by every client. Own thread, own Redis connection, own store connection.
 
+#include "common/thread_guard.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/redis_connection.h"
@@ -50,6 +51,7 @@ private:
     std::mutex mutex_;
     std::condition_variable wake_;
     bool stopping_ = false;
+    ThreadGuard guard_;
     std::thread thread_;
 };
 

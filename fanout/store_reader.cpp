@@ -1,64 +1,37 @@
 #include "fanout/store_reader.h"
 
-#include "common/json_text.h"
 #include "common/query/query.h"
+#include "fanout/client_protocol.h"
 
 #include <algorithm>
 
 namespace birdwatch {
 
-namespace {
-
-std::string error_frame(std::string_view code, std::string_view message) {
-    std::string out = R"({"v":1,"type":"error","code":)";
-    json_text::append_string(out, code);
-    out += R"(,"message":)";
-    json_text::append_string(out, message);
-    return out + "}";
-}
-
-// {"v":1,"type":<type>,"qid":..,"tweets":[..],"next_before":..}
-std::string page_frame(const char* type, const std::string& qid, const std::vector<std::string>& tweets,
-                       const std::string& next_before) {
-    std::string out = R"({"v":1,"type":")";
-    out += type;
-    out += R"(","qid":)";
-    json_text::append_string(out, qid);
-    out += R"(,"tweets":[)";
-    for (std::size_t i = 0; i < tweets.size(); ++i) {
-        if (i) out += ',';
-        out += tweets[i];
-    }
-    out += R"(],"next_before":)";
-    if (next_before.empty())
-        out += "null";
-    else
-        json_text::append_string(out, next_before);
-    return out + "}";
-}
-
-std::uint64_t id_value(const std::string& tweet_json) {
-    const auto at = tweet_json.find(R"("id":")");
-    return at == std::string::npos ? 0 : std::stoull(tweet_json.substr(at + 6));
-}
-
-}  // namespace
+using namespace std::chrono_literals;
 
 StoreReader::StoreReader(StoreReaderOptions options, MetricsRegistry& metrics)
     : options_(std::move(options)),
       requests_(options_.queue_capacity),
       log_(make_logger("store-reader")),
+      guard_("store-reader", metrics),
       served_(metrics.counter("birdwatch_fanout_store_reads_total", "History, resume and get requests served")),
       failed_(metrics.counter("birdwatch_fanout_store_read_failures_total", "Store reads that failed")),
-      busy_(metrics.counter("birdwatch_fanout_store_reads_refused_total", "Store reads refused: queue full")) {
-    metrics.gauge_fn("birdwatch_fanout_store_queue_depth", "Store reads waiting",
-                     [this] { return static_cast<double>(requests_.size()); });
+      busy_(metrics.counter("birdwatch_fanout_store_reads_refused_total", "Store reads refused: queue full")),
+      unreadable_rows_(metrics.counter("birdwatch_fanout_store_rows_unreadable_total",
+                                       "Stored tweets that could not be read back (left out of replies)")),
+      cut_short_(metrics.counter("birdwatch_fanout_store_pages_cut_short_total",
+                                 "History and resume pages that ran out of their scan budget (the reply says where to go on)")) {
+    metrics.gauge_fn("birdwatch_fanout_store_queue_depth", "Store reads waiting", [this] {
+        std::lock_guard lock(waiting_mutex_);
+        return static_cast<double>(requests_.size() + waiting_.size());
+    });
 }
 
 StoreReader::~StoreReader() { stop(); }
 
 void StoreReader::start() {
-    for (int i = 0; i < std::max(1, options_.threads); ++i) workers_.emplace_back([this] { work(); });
+    for (int i = 0; i < std::max(1, options_.threads); ++i)
+        workers_.emplace_back([this] { guard_.run([this] { work(); }); });
 }
 
 void StoreReader::stop() {
@@ -68,98 +41,121 @@ void StoreReader::stop() {
 }
 
 bool StoreReader::submit(Request request) {
-    if (requests_.try_push(std::move(request))) return true;
+    bool room;
+    {
+        std::lock_guard lock(waiting_mutex_);
+        room = requests_.size() + waiting_.size() < options_.queue_capacity;
+    }
+    if (room && requests_.try_push(std::move(request))) return true;
     busy_.inc();
     return false;
 }
 
-bool StoreReader::history(const std::string& qid, const std::string& canonical, std::size_t size,
-                          const std::string& before, Reply reply) {
-    return submit({Request::Kind::history, qid, canonical, before, {}, std::min(size, options_.max_page), 0, std::move(reply)});
+bool StoreReader::history(const std::string& qid, const std::string& canonical, std::size_t size, std::uint64_t before,
+                          Reply reply) {
+    PageRequest page{PageRequest::Order::newest_first, std::min(size, options_.max_page), before, 0, options_.max_candidates};
+    return submit({Request::Kind::history, qid, canonical, page, 0, 0, {}, std::move(reply)});
 }
 
-bool StoreReader::resume(const std::string& qid, const std::string& canonical, const std::string& since_id,
+bool StoreReader::resume(const std::string& qid, const std::string& canonical, std::uint64_t since_id,
                          std::uint64_t caught_up_to, Reply reply) {
-    return submit({Request::Kind::resume, qid, canonical, since_id, {}, options_.max_page, caught_up_to, std::move(reply)});
+    PageRequest page{PageRequest::Order::oldest_first, options_.max_page, 0, since_id, options_.max_candidates};
+    return submit({Request::Kind::resume, qid, canonical, page, 0, caught_up_to, Clock::now() + options_.catch_up_wait,
+                   std::move(reply)});
 }
 
-bool StoreReader::get(const std::string& id, Reply reply) {
-    return submit({Request::Kind::get, {}, {}, {}, id, 0, 0, std::move(reply)});
+bool StoreReader::get(std::uint64_t id, Reply reply) {
+    return submit({Request::Kind::get, {}, {}, {}, id, 0, {}, std::move(reply)});
 }
 
 void StoreReader::work() {
     std::unique_ptr<TweetStore> store;
-    while (auto request = requests_.pop()) {
+    while (true) {
+        bool waiting;
+        {
+            std::lock_guard lock(waiting_mutex_);
+            waiting = !waiting_.empty();
+        }
+        auto request = requests_.pop_for(waiting ? 20ms : 500ms);
+        if (!request && requests_.closed_and_drained()) break;
+        if (request) handle(store, *request);
+        for (Request& due : take_due()) handle(store, due);
+    }
+    // Closing: whatever still waits for the store is answered as it stands.
+    for (Request& due : take_due()) {
+        due.caught_up_to = 0;
+        handle(store, due);
+    }
+}
+
+void StoreReader::handle(std::unique_ptr<TweetStore>& store, Request& request) {
+    const bool served = guard_.attempt("store read", [&] {
         if (!store) {
             try {
                 store = options_.open_store();
             } catch (const std::exception& e) {
                 failed_.inc();
-                log_->warn("msg=\"cannot open the store\" error=\"{}\"", e.what());
-                request->reply(error_frame("store_unavailable", "the store cannot be opened right now"));
-                continue;
+                log_->warn("msg=\"cannot open the store\" error={}", logfmt(e.what()));
+                request.reply(client::error_reply("store_unavailable", "the store cannot be opened right now"));
+                return;
             }
         }
-        request->reply(serve(*store, *request));
+        if (set_aside(*store, request)) return;
+        request.reply(serve(*store, request));
+    });
+    if (!served) {
+        store.reset();  // a store in an unknown state is opened afresh for the next request
+        guard_.attempt("store read reply", [&] { request.reply(client::error_reply("internal", "the read failed")); });
     }
+}
+
+bool StoreReader::set_aside(TweetStore& store, Request& request) {
+    if (request.kind != Request::Kind::resume || request.caught_up_to == 0) return false;
+    StoreStatus status;
+    const bool caught_up = store.get(std::to_string(request.caught_up_to), status).has_value();
+    if (caught_up || !status.ok() || Clock::now() >= request.wait_until) {
+        request.caught_up_to = 0;  // served now, as the store stands
+        return false;
+    }
+    std::lock_guard lock(waiting_mutex_);
+    waiting_.push_back(std::move(request));
+    return true;
+}
+
+std::vector<StoreReader::Request> StoreReader::take_due() {
+    std::vector<Request> due;
+    std::lock_guard lock(waiting_mutex_);
+    // Each waiting resume is checked again on every pass (the check is one indexed read).
+    while (!waiting_.empty()) {
+        due.push_back(std::move(waiting_.front()));
+        waiting_.pop_front();
+    }
+    return due;
 }
 
 std::string StoreReader::serve(TweetStore& store, const Request& r) {
     StoreStatus status;
     if (r.kind == Request::Kind::get) {
-        const auto tweet = store.get(r.id, status);
+        const auto tweet = store.get(std::to_string(r.id), status);
         if (!status.ok()) {
             failed_.inc();
-            return error_frame("store_unavailable", status.message);
+            return client::error_reply("store_unavailable", status.message);
         }
         served_.inc();
-        std::string out = R"({"v":1,"type":)";
-        out += tweet ? R"("found","tweet":)" + *tweet : std::string(R"("not_found","id":)");
-        if (!tweet) json_text::append_string(out, r.id);
-        return out + "}";
+        return client::found_reply(r.id, tweet);
     }
     const QueryParse parse = parse_query(r.canonical);
-    if (!parse.query) return error_frame("bad_query", parse.error.message);
-    if (r.kind == Request::Kind::history) {
-        const HistoryPage page = store.history(*parse.query, r.size, r.position, status);
-        if (!status.ok()) {
-            failed_.inc();
-            return error_frame("store_unavailable", status.message);
-        }
-        served_.inc();
-        return page_frame("history", r.qid, page.tweets, page.next_before);
+    if (!parse.query) return client::error_reply("bad_query", parse.error.message);
+    const HistoryPage page = store.history(*parse.query, r.page, status);
+    if (!status.ok()) {
+        failed_.inc();
+        return client::error_reply("store_unavailable", status.message);
     }
-    // resume: let the store catch up with what this replica has seen live, then walk
-    // history newest-first down to since_id, and hand it over oldest first.
-    if (r.caught_up_to > 0) {
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-        while (!store.get(std::to_string(r.caught_up_to), status) && status.ok() &&
-               std::chrono::steady_clock::now() < deadline)
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    const std::uint64_t since = r.position.empty() ? 0 : std::stoull(r.position);
-    std::vector<std::string> missed;
-    std::string before;
-    bool more = true;
-    while (more && missed.size() < 10000) {
-        const HistoryPage page = store.history(*parse.query, r.size, before, status);
-        if (!status.ok()) {
-            failed_.inc();
-            return error_frame("store_unavailable", status.message);
-        }
-        for (const auto& t : page.tweets) {
-            if (id_value(t) <= since) {
-                more = false;
-                break;
-            }
-            missed.push_back(t);
-        }
-        if (page.next_before.empty()) more = false;
-        before = page.next_before;
-    }
-    std::reverse(missed.begin(), missed.end());
     served_.inc();
-    return page_frame("resumed", r.qid, missed, "");
+    unreadable_rows_.inc(page.skipped);
+    if (page.next != 0 && page.tweets.size() < r.page.size) cut_short_.inc();
+    if (r.kind == Request::Kind::history) return client::history_reply(r.qid, page.tweets, page.next);
+    return client::resumed_reply(r.qid, page.tweets, page.next);
 }
 
 }  // namespace birdwatch

@@ -32,14 +32,15 @@ Pipeline::Pipeline(const PipelineOptions& options, BoundedChannel<StreamLine>& l
       live_queries_(metrics.gauge("birdwatch_ingest_live_queries", "Queries the percolator matches against")),
       lag_ms_(metrics.gauge("birdwatch_ingest_lag_ms",
                             "How far behind the stream the pipeline is: receipt time minus creation time of the "
-                            "latest tweet (includes X's own delivery delay)")) {
+                            "latest tweet (includes X's own delivery delay)")),
+      guard_("pipeline", metrics) {
     metrics.gauge_fn("birdwatch_ingest_queue_depth", "Lines waiting for the pipeline",
                      [this] { return static_cast<double>(lines_.size()); });
 }
 
 Pipeline::~Pipeline() { join(); }
 
-void Pipeline::start() { thread_ = std::thread([this] { run(); }); }
+void Pipeline::start() { thread_ = std::thread([this] { guard_.run([this] { run(); }); }); }
 
 void Pipeline::join() {
     if (thread_.joinable()) thread_.join();
@@ -50,7 +51,7 @@ void Pipeline::run() {
         apply_query_updates();
         auto line = lines_.pop_for(100ms);  // bounded wait, so query updates apply while the stream is quiet
         if (line)
-            handle(*line);
+            guard_.attempt("stream line", [&] { handle(*line); });
         else if (lines_.closed_and_drained())
             break;
     }

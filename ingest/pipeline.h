@@ -5,6 +5,7 @@
 // matches channel with their ids (and on the optional firehose channel in any case). Query additions and removals arrive
 // on their own belt and are applied between tweets, on this thread, lock-free.
 
+#include "common/thread_guard.h"
 #include "common/channel.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -70,6 +71,7 @@ private:
     Gauge& lag_ms_;
     std::unordered_map<const char*, Counter*> control_counters_;
     std::unordered_map<const char*, Counter*> skip_counters_;
+    ThreadGuard guard_;
     std::thread thread_;
 };
 

@@ -14,7 +14,8 @@ Publisher::Publisher(PublisherOptions options, BoundedChannel<Publication>& in, 
       published_(metrics.counter("birdwatch_ingest_published_total", "Payloads published to Redis")),
       dropped_(metrics.counter("birdwatch_ingest_dropped_total", "Payloads dropped before reaching Redis",
                                R"(reason="redis_unavailable")")),
-      reconnects_(metrics.counter("birdwatch_redis_reconnects_total", "Redis connections re-established after a loss")) {
+      reconnects_(metrics.counter("birdwatch_redis_reconnects_total", "Redis connections re-established after a loss")),
+      guard_("publisher", metrics) {
     metrics.gauge_fn("birdwatch_redis_connected", "1 while the publisher holds a Redis connection",
                      [this] { return connected_.load() ? 1.0 : 0.0; });
     metrics.gauge_fn("birdwatch_ingest_publish_queue_depth", "Payloads waiting for the publisher",
@@ -25,7 +26,7 @@ Publisher::~Publisher() { join(); }
 
 void Publisher::start() {
     ensure_connected();
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] { guard_.run([this] { run(); }); });
 }
 
 void Publisher::join() {

@@ -4,6 +4,7 @@
 // drops, so the source and pipeline never block on a dead Redis; it reconnects
 // with exponential backoff.
 
+#include "common/thread_guard.h"
 #include "common/backoff.h"
 #include "common/channel.h"
 #include "common/log.h"
@@ -47,6 +48,7 @@ private:
     Counter& published_;
     Counter& dropped_;
     Counter& reconnects_;
+    ThreadGuard guard_;
     std::thread thread_;
 };
 

@@ -1,9 +1,12 @@
 #include "ingest/query_follower.h"
 
 #include "common/backoff.h"
+#include "common/json_read.h"
 
 #include <nlohmann/json.hpp>
 
+#include <cstdlib>
+#include <optional>
 #include <unordered_map>
 
 namespace birdwatch {
@@ -28,6 +31,20 @@ Reply command(RedisConnection& c, const std::vector<std::string>& args) {
         redisCommandArgv(c.context(), static_cast<int>(argv.size()), argv.data(), lens.data())));
 }
 
+bool is_string(const redisReply* r) {
+    return (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) && r->str;
+}
+
+// A decimal number from Redis, or nothing.
+std::optional<double> number(const redisReply* r) {
+    if (!is_string(r)) return std::nullopt;
+    char* end = nullptr;
+    const std::string text(r->str, r->len);
+    const double value = std::strtod(text.c_str(), &end);
+    if (end == text.c_str() || *end != '\0') return std::nullopt;
+    return value;
+}
+
 // Runs a cursor scan (HSCAN/ZSCAN) to the end, calling on_pair for each field/value.
 template <typename OnPair>
 bool scan_all(RedisConnection& c, const char* verb, const std::string& key, OnPair&& on_pair) {
@@ -35,11 +52,13 @@ bool scan_all(RedisConnection& c, const char* verb, const std::string& key, OnPa
     do {
         Reply reply = command(c, {verb, key, cursor, "COUNT", "1000"});
         if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) return false;
-        cursor.assign(reply->element[0]->str, reply->element[0]->len);
         const redisReply* items = reply->element[1];
+        if (!is_string(reply->element[0]) || items->type != REDIS_REPLY_ARRAY) return false;
+        cursor.assign(reply->element[0]->str, reply->element[0]->len);
         for (std::size_t i = 0; i + 1 < items->elements; i += 2)
-            on_pair(std::string(items->element[i]->str, items->element[i]->len),
-                    std::string(items->element[i + 1]->str, items->element[i + 1]->len));
+            if (is_string(items->element[i]) && is_string(items->element[i + 1]))
+                on_pair(std::string(items->element[i]->str, items->element[i]->len),
+                        std::string(items->element[i + 1]->str, items->element[i + 1]->len));
     } while (cursor != "0");
     return true;
 }
@@ -55,13 +74,14 @@ QueryFollower::QueryFollower(FollowerOptions options, BoundedChannel<QueryUpdate
                                   "Query registry announcements that could not be read")),
       expired_(metrics.counter("birdwatch_ingest_queries_expired_total", "Queries removed because their leases lapsed")),
       subscriber_(options_.redis, options_.keys.events, [this](std::string p) { on_event(p); }, metrics,
-                  [this] { load_snapshot(); }, {}, "birdwatch_registry_redis") {}
+                  [this] { load_snapshot(); }, {}, "birdwatch_registry_redis"),
+      guard_("query-follower", metrics) {}
 
 QueryFollower::~QueryFollower() { stop(); }
 
 void QueryFollower::start() {
     subscriber_.start();
-    sweeper_ = std::thread([this] { sweep_loop(); });
+    sweeper_ = std::thread([this] { guard_.run([this] { sweep_loop(); }); });
 }
 
 void QueryFollower::stop() {
@@ -77,20 +97,22 @@ void QueryFollower::stop() {
 void QueryFollower::on_event(const std::string& payload) {
     events_.inc();
     const auto event = nlohmann::json::parse(payload, nullptr, false);
+    const std::string* op = json_read::string_at(json_read::member(event, "op"));
+    const std::string* qid = json_read::string_at(json_read::member(event, "qid"));
+    const std::string* query = json_read::string_at(json_read::member(event, "query"));
+    const bool readable = json_read::integer_or(json_read::member(event, "v"), 0) == 1 && op && qid && qid->size() <= 64;
     QueryUpdate update;
-    const bool readable = event.is_object() && event.value("v", 0) == 1 && event.contains("qid") &&
-                          event["qid"].is_string() && event.contains("op");
-    if (readable && event["op"] == "add" && event.contains("query") && event["query"].is_string()) {
+    if (readable && *op == "add" && query) {
         update.kind = QueryUpdate::Kind::add;
-        update.qid = event["qid"];
-        update.text = event["query"];
-    } else if (readable && event["op"] == "remove") {
+        update.qid = *qid;
+        update.text = *query;
+    } else if (readable && *op == "remove") {
         update.kind = QueryUpdate::Kind::remove;
-        update.qid = event["qid"];
+        update.qid = *qid;
     } else {
         bad_events_.inc();
         if (first_.first("bad-event"))
-            log_->warn("msg=\"unreadable query registry event (logged once)\" payload=\"{}\"", payload.substr(0, 200));
+            log_->warn("msg=\"unreadable query registry event, skipped (logged once)\" payload={}", logfmt(payload));
         return;
     }
     out_.push(std::move(update));
@@ -113,12 +135,14 @@ void QueryFollower::load_snapshot() {
                    error.empty() ? std::string(connection.context() ? connection.context()->errstr : "") : error);
         return;
     }
-    const double now_ms = std::stod(time->element[0]->str) * 1000 + std::stod(time->element[1]->str) / 1000;
+    const auto seconds = number(time->element[0]), micros = number(time->element[1]);
+    const double now_ms = seconds && micros ? *seconds * 1000 + *micros / 1000 : 0;
     QueryUpdate snapshot;
     snapshot.kind = QueryUpdate::Kind::snapshot;
     for (auto& [qid, expiry] : leases) {
         const auto text = texts.find(qid);
-        if (std::stod(expiry) > now_ms && text != texts.end()) snapshot.live.emplace_back(qid, std::move(text->second));
+        const double expires = std::strtod(expiry.c_str(), nullptr);
+        if (expires > now_ms && text != texts.end()) snapshot.live.emplace_back(qid, std::move(text->second));
     }
     log_->info("msg=\"loaded query registry snapshot\" live_queries={}", snapshot.live.size());
     out_.push(std::move(snapshot));

@@ -4,6 +4,7 @@
 // as announced. Its sweeper expires queries whose leases lapsed (a crashed fanout
 // leaks nothing); those removals arrive through the same announcements, in order.
 
+#include "common/thread_guard.h"
 #include "common/channel.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -61,6 +62,7 @@ private:
     std::condition_variable wake_;
     bool stopping_ = false;
     bool snapshot_loaded_ = false;
+    ThreadGuard guard_;
     std::thread sweeper_;
 };
 

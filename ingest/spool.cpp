@@ -6,6 +6,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -66,7 +67,11 @@ Spool::Spool(SpoolOptions options) : options_(std::move(options)) {
     std::vector<std::uint64_t> segments;
     for (const auto& entry : fs::directory_iterator(options_.dir, ec)) {
         const std::string name = entry.path().filename().string();
-        if (name.rfind("segment-", 0) == 0) segments.push_back(std::stoull(name.substr(8, 20)));
+        std::uint64_t number = 0;
+        const char* digits = name.data() + std::min<std::size_t>(8, name.size());
+        const auto [end, error] = std::from_chars(digits, name.data() + name.size(), number);
+        if (name.rfind("segment-", 0) == 0 && error == std::errc() && std::string_view(end) == ".log")
+            segments.push_back(number);
     }
     std::sort(segments.begin(), segments.end());
     if (!segments.empty() && checkpoint_.segment < segments.front()) checkpoint_ = {segments.front(), 0};

@@ -23,7 +23,8 @@ StoreWriter::StoreWriter(StoreWriterOptions options, BoundedChannel<StoredTweet>
       spool_failures_(metrics.counter("birdwatch_store_spool_failures_total",
                                       "Batches the spool could not take (then written to the store directly)")),
       batches_(metrics.counter("birdwatch_store_batches_total", "Batches written to the store")),
-      last_write_us_(metrics.gauge("birdwatch_store_last_write_microseconds", "Duration of the last store write")) {
+      last_write_us_(metrics.gauge("birdwatch_store_last_write_microseconds", "Duration of the last store write")),
+      guard_("store-writer", metrics) {
     metrics.gauge_fn("birdwatch_store_spool_records", "Tweets in the spool not yet in the store",
                      [this] { return static_cast<double>(spool_.pending_records()); });
     metrics.gauge_fn("birdwatch_store_spool_bytes", "Bytes in the spool not yet in the store",
@@ -38,7 +39,7 @@ StoreWriter::StoreWriter(StoreWriterOptions options, BoundedChannel<StoredTweet>
 
 StoreWriter::~StoreWriter() { join(); }
 
-void StoreWriter::start() { thread_ = std::thread([this] { run(); }); }
+void StoreWriter::start() { thread_ = std::thread([this] { guard_.run([this] { run(); }); }); }
 
 void StoreWriter::join() {
     if (thread_.joinable()) thread_.join();

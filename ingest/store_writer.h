@@ -5,6 +5,7 @@
 // order (with exponential backoff between attempts) once the store answers again.
 // Retention, where the backend needs it, runs here too, between batches.
 
+#include "common/thread_guard.h"
 #include "common/backoff.h"
 #include "common/channel.h"
 #include "common/log.h"
@@ -60,6 +61,7 @@ private:
     Counter& spool_failures_;
     Counter& batches_;
     Gauge& last_write_us_;
+    ThreadGuard guard_;
     std::thread thread_;
 };
 

@@ -56,6 +56,7 @@
       } else if (m.type === "history" || m.type === "resumed") {
         for (const t of m.tweets) render(t, m.type === "resumed");
         if (m.type === "history") { nextBefore = m.next_before; older.hidden = !nextBefore; }
+        else if (m.next_since) send({ type: "resume", qid, since_id: m.next_since });  // resumed in pages
       } else if (m.type === "stats") {
         document.title = "birdwatch · " + m.users + " watching · " + m.tweets_per_second + " tweets/s";
       } else if (m.type === "error") {

@@ -1,6 +1,7 @@
 #include "common/query/query.h"
 
 #include <fmt/format.h>
+#include <openssl/sha.h>
 
 #include <algorithm>
 #include <array>
@@ -386,7 +387,15 @@ std::string canonical_text(const QueryNode& node) {
 }
 
 std::string query_id(std::string_view canonical) {
-    return fmt::format("q{:016x}", hash_term(canonical));
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256(reinterpret_cast<const unsigned char*>(canonical.data()), canonical.size(), digest);
+    static constexpr char hex[] = "0123456789abcdef";
+    std::array<char, query_id_length> id{'q'};
+    for (std::size_t i = 0; i < (query_id_length - 1) / 2; ++i) {
+        id[1 + 2 * i] = hex[digest[i] >> 4];
+        id[2 + 2 * i] = hex[digest[i] & 0xF];
+    }
+    return std::string(id.data(), id.size());
 }
 
 QueryParse parse_query(std::string_view text) {

@@ -33,7 +33,7 @@ struct QueryNode {
 struct ParsedQuery {
     QueryNode root;
     std::string canonical;
-    std::string id;  // "q" + 16 hex digits of a hash of `canonical`: the same in every process
+    std::string id;  // query_id(canonical): the same in every process
 };
 
 struct QueryError {
@@ -53,6 +53,9 @@ inline constexpr std::size_t max_query_terms = 64;
 QueryParse parse_query(std::string_view text);
 
 std::string canonical_text(const QueryNode& node);
+// "q" + the first 128 bits of SHA-256(canonical) in hex: two different texts never
+// share an id in practice, even when someone searches for a collision.
 std::string query_id(std::string_view canonical);
+inline constexpr std::size_t query_id_length = 33;
 
 }  // namespace birdwatch

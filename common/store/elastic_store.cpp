@@ -1,5 +1,6 @@
 #include "common/store/elastic_store.h"
 
+#include "common/json_read.h"
 #include "common/query/tokens.h"
 
 #include <curl/curl.h>
@@ -11,6 +12,9 @@ namespace birdwatch {
 
 using nlohmann::json;
 using Kind = QueryNode::Kind;
+using json_read::integer_or;
+using json_read::member;
+using json_read::string_at;
 
 namespace {
 
@@ -195,15 +199,20 @@ StoreStatus ElasticStore::write(std::span<const StoredTweet> batch) {
             retry = pending;
         } else {
             const json response = json::parse(r.body, nullptr, false);
-            if (!response.is_object() || !response.contains("items") || response["items"].size() != pending.size())
+            const json* items = member(&response, "items");
+            if (!items || !items->is_array() || items->size() != pending.size())
                 return StoreStatus::unavailable("elasticsearch _bulk: unreadable response");
             for (std::size_t i = 0; i < pending.size(); ++i) {
-                const json& item = response["items"][i].begin().value();  // {"index":{...}}
-                const long status = item.value("status", 0L);
+                const json& entry = (*items)[i];  // {"index":{...}}
+                const json* item = entry.is_object() && entry.size() == 1 ? &entry.begin().value() : nullptr;
+                const long status = static_cast<long>(integer_or(member(item, "status"), 0));
                 if (status == 200 || status == 201 || status == 409) continue;  // 409: a create that already exists
-                const std::string reason = item.contains("error") ? item["error"].value("type", "") + ": " +
-                                                                        item["error"].value("reason", "")
-                                                                  : "status " + std::to_string(status);
+                const json* error = member(item, "error");
+                const std::string* type = string_at(member(error, "type"));
+                const std::string* detail = string_at(member(error, "reason"));
+                const std::string reason = !item ? std::string("unreadable item")
+                                           : error ? (type ? *type : "") + ": " + (detail ? *detail : "")
+                                                   : "status " + std::to_string(status);
                 if (retryable(status)) {
                     retry.push_back(pending[i]);
                     why = reason;
@@ -230,44 +239,68 @@ std::optional<std::string> ElasticStore::get(const std::string& id, StoreStatus&
         status = StoreStatus::unavailable("elasticsearch _doc: " + (r.error.empty() ? "HTTP " + std::to_string(r.status) : r.error));
         return std::nullopt;
     }
+    if (r.status == 404) return std::nullopt;
     const json doc = json::parse(r.body, nullptr, false);
-    if (r.status == 404 || !doc.is_object() || !doc.value("found", false)) return std::nullopt;
-    return doc["_source"]["json"].get<std::string>();
+    const json* found = member(&doc, "found");
+    if (found && found->is_boolean() && !found->get<bool>()) return std::nullopt;
+    const std::string* tweet = string_at(member(member(&doc, "_source"), "json"));
+    if (!tweet) status = StoreStatus::unavailable("elasticsearch _doc: unreadable response");
+    return tweet ? std::optional<std::string>(*tweet) : std::nullopt;
 }
 
 std::uint64_t ElasticStore::count(StoreStatus& status) {
     status = {};
     const Response r = request("GET", "/" + options_.index + "/_count", "");
     const json body = json::parse(r.body, nullptr, false);
-    if (!r.error.empty() || r.status != 200 || !body.is_object()) {
-        status = StoreStatus::unavailable("elasticsearch _count: " + (r.error.empty() ? "HTTP " + std::to_string(r.status) : r.error));
+    const long long count = integer_or(member(&body, "count"), -1);
+    if (!r.error.empty() || r.status != 200 || count < 0) {
+        status = StoreStatus::unavailable("elasticsearch _count: " +
+                                          (!r.error.empty() ? r.error
+                                           : r.status != 200 ? "HTTP " + std::to_string(r.status)
+                                                             : std::string("unreadable response")));
         return 0;
     }
-    return body.value("count", 0ULL);
+    return static_cast<std::uint64_t>(count);
 }
 
-HistoryPage ElasticStore::history(const ParsedQuery& query, std::size_t size, const std::string& before_id,
-                                  StoreStatus& status) {
+HistoryPage ElasticStore::history(const ParsedQuery& query, const PageRequest& want, StoreStatus& status) {
     status = {};
     HistoryPage page;
+    const bool newest_first = want.order == PageRequest::Order::newest_first;
     json filter = json::array({elastic_query(query.root)});
-    if (!before_id.empty()) filter.push_back({{"range", {{"id_num", {{"lt", std::stoll(before_id)}}}}}});
-    const json search = {{"size", size},
-                         {"sort", json::array({{{"id_num", "desc"}}})},
+    if (newest_first && want.before > 0)
+        filter.push_back({{"range", {{"id_num", {{"lt", want.before}}}}}});
+    if (!newest_first && want.after > 0)
+        filter.push_back({{"range", {{"id_num", {{"gt", want.after}}}}}});
+    const json search = {{"size", want.size},
+                         {"sort", json::array({{{"id_num", newest_first ? "desc" : "asc"}}})},
                          {"_source", json::array({"json", "id"})},
                          {"query", {{"bool", {{"filter", filter}}}}}};
     const Response r = request("POST", "/" + options_.index + "/_search", search.dump());
     const json body = json::parse(r.body, nullptr, false);
-    if (!r.error.empty() || r.status != 200 || !body.is_object()) {
-        status = StoreStatus::unavailable("elasticsearch _search: " + (r.error.empty() ? "HTTP " + std::to_string(r.status) : r.error));
+    const json* hits = member(member(&body, "hits"), "hits");
+    if (!r.error.empty() || r.status != 200 || !hits || !hits->is_array()) {
+        status = StoreStatus::unavailable("elasticsearch _search: " +
+                                          (!r.error.empty() ? r.error
+                                           : r.status != 200 ? "HTTP " + std::to_string(r.status)
+                                                             : std::string("unreadable response")));
         return page;
     }
-    std::string last;
-    for (const auto& hit : body["hits"]["hits"]) {
-        page.tweets.push_back(hit["_source"]["json"]);
-        last = hit["_source"]["id"];
+    std::uint64_t last = 0;
+    for (const auto& hit : *hits) {
+        const json* source = member(&hit, "_source");
+        const std::string* tweet = string_at(member(source, "json"));
+        const std::string* id = string_at(member(source, "id"));
+        std::uint64_t id_value = 0;
+        if (id) std::from_chars(id->data(), id->data() + id->size(), id_value);
+        if (id_value != 0) last = id_value;
+        if (!tweet || id_value == 0) {
+            ++page.skipped;
+            continue;
+        }
+        page.tweets.push_back(*tweet);
     }
-    if (page.tweets.size() == size) page.next_before = last;
+    if (hits->size() >= want.size) page.next = last;
     return page;
 }
 

@@ -43,8 +43,7 @@ public:
     StoreStatus write(std::span<const StoredTweet> batch) override;
     std::optional<std::string> get(const std::string& id, StoreStatus& status) override;
     std::uint64_t count(StoreStatus& status) override;
-    HistoryPage history(const ParsedQuery& query, std::size_t size, const std::string& before_id,
-                        StoreStatus& status) override;
+    HistoryPage history(const ParsedQuery& query, const PageRequest& page, StoreStatus& status) override;
 
 private:
     struct Response {

@@ -6,7 +6,9 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <charconv>
+#include <cstdint>
 #include <stdexcept>
 
 namespace birdwatch {
@@ -118,7 +120,7 @@ std::string fts_expression(const QueryNode& q) {
 }
 
 struct SqliteStore::Statements {
-    Statement insert_tweet, insert_terms, get, count, history;
+    Statement insert_tweet, insert_terms, get, count, newest_first, oldest_first;
 };
 
 SqliteStore::SqliteStore(const SqliteOptions& options) {
@@ -152,10 +154,14 @@ SqliteStore::SqliteStore(const SqliteOptions& options) {
     }
     statements_->get = prepare(db_, "SELECT json FROM tweets WHERE id = ?");
     statements_->count = prepare(db_, "SELECT count(*) FROM tweets");
-    statements_->history = prepare(db_,
-                                   "SELECT t.id, t.json FROM tweets_fts JOIN tweets t ON t.id = tweets_fts.rowid "
-                                   "WHERE tweets_fts MATCH ? AND tweets_fts.rowid < ? "
-                                   "ORDER BY tweets_fts.rowid DESC LIMIT ?");
+    statements_->newest_first = prepare(db_,
+                                        "SELECT t.id, t.json FROM tweets_fts JOIN tweets t ON t.id = tweets_fts.rowid "
+                                        "WHERE tweets_fts MATCH ? AND tweets_fts.rowid < ? "
+                                        "ORDER BY tweets_fts.rowid DESC LIMIT ?");
+    statements_->oldest_first = prepare(db_,
+                                        "SELECT t.id, t.json FROM tweets_fts JOIN tweets t ON t.id = tweets_fts.rowid "
+                                        "WHERE tweets_fts MATCH ? AND tweets_fts.rowid > ? "
+                                        "ORDER BY tweets_fts.rowid ASC LIMIT ?");
 }
 
 SqliteStore::~SqliteStore() {
@@ -230,46 +236,59 @@ std::uint64_t SqliteStore::count(StoreStatus& status) {
     return static_cast<std::uint64_t>(sqlite3_column_int64(use.s, 0));
 }
 
-HistoryPage SqliteStore::history(const ParsedQuery& query, std::size_t size, const std::string& before_id,
-                                 StoreStatus& status) {
+HistoryPage SqliteStore::history(const ParsedQuery& query, const PageRequest& request, StoreStatus& status) {
     status = {};
     HistoryPage page;
-    std::int64_t before = INT64_MAX;
-    if (!before_id.empty() && !parse_id(before_id, before)) return page;
+    const bool newest_first = request.order == PageRequest::Order::newest_first;
+    constexpr auto max_id = static_cast<std::uint64_t>(INT64_MAX);
+    // The cursor: the last id looked at, whether or not it matched.
+    std::int64_t cursor = newest_first ? static_cast<std::int64_t>(request.before == 0 ? max_id : std::min(request.before, max_id))
+                                       : static_cast<std::int64_t>(std::min(request.after, max_id));
     const std::string match = fts_expression(query.root);
     const std::vector<Instruction> program = compile(query.root);
+    const Statement& statement = newest_first ? statements_->newest_first : statements_->oldest_first;
     TweetParser parser;
     std::vector<Tweet> tweets;
     TweetFeatures features;
-    const std::size_t batch = std::max<std::size_t>(64, size * 4);
-    while (page.tweets.size() < size) {
+    const std::size_t batch = std::clamp<std::size_t>(request.size * 4, 64, std::max<std::size_t>(64, request.max_candidates));
+    std::size_t looked_at = 0;
+    while (page.tweets.size() < request.size) {
+        if (looked_at >= request.max_candidates) {
+            page.next = static_cast<std::uint64_t>(cursor);  // out of budget: say where to go on
+            return page;
+        }
         std::size_t candidates = 0;
-        Use use(statements_->history);
+        const std::size_t limit = std::min(batch, request.max_candidates - looked_at);
+        Use use(statement);
         sqlite3_bind_text(use.s, 1, match.data(), static_cast<int>(match.size()), SQLITE_STATIC);
-        sqlite3_bind_int64(use.s, 2, before);
-        sqlite3_bind_int64(use.s, 3, static_cast<std::int64_t>(batch));
+        sqlite3_bind_int64(use.s, 2, cursor);
+        sqlite3_bind_int64(use.s, 3, static_cast<std::int64_t>(limit));
         int rc;
         while ((rc = sqlite3_step(use.s)) == SQLITE_ROW) {
             ++candidates;
-            before = sqlite3_column_int64(use.s, 0);
+            ++looked_at;
+            cursor = sqlite3_column_int64(use.s, 0);
             const std::string_view json(reinterpret_cast<const char*>(sqlite3_column_text(use.s, 1)),
                                         static_cast<std::size_t>(sqlite3_column_bytes(use.s, 1)));
             tweets.clear();
-            if (parser.parse(json, tweets).kind != ParseOutcome::Kind::tweets) continue;
+            if (parser.parse(json, tweets).kind != ParseOutcome::Kind::tweets || tweets.empty()) {
+                ++page.skipped;
+                continue;
+            }
             extract_features(tweets[0], features);
             if (!run(program.data(), features)) continue;
             page.tweets.emplace_back(json);
-            if (page.tweets.size() == size) break;
+            if (page.tweets.size() == request.size) break;
         }
         if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
             status = failure("history");
             return page;
         }
-        if (page.tweets.size() == size) {
-            page.next_before = std::to_string(before);
+        if (page.tweets.size() == request.size) {
+            page.next = static_cast<std::uint64_t>(cursor);
             break;
         }
-        if (candidates < batch) break;  // no more candidates
+        if (candidates < limit) break;  // no more candidates
     }
     return page;
 }

@@ -30,9 +30,23 @@ struct StoreStatus {
     static StoreStatus rejected(std::string why) { return {Code::rejected, std::move(why), {}}; }
 };
 
+// Which matches of a query to read. Every read is bounded: at most `size` tweets, and
+// at most `max_candidates` rows looked at (an index candidate that the query's own
+// rules then turn down costs as much as a match). A page cut short by the budget
+// still carries a cursor, so the walk goes on where it stopped.
+struct PageRequest {
+    enum class Order { newest_first, oldest_first };
+    Order order = Order::newest_first;
+    std::size_t size = 20;
+    std::uint64_t before = 0;  // newest_first: ids below this (0: from the newest)
+    std::uint64_t after = 0;   // oldest_first: ids above this
+    std::size_t max_candidates = 10000;
+};
+
 struct HistoryPage {
-    std::vector<std::string> tweets;  // published tweet JSON objects, newest first
-    std::string next_before;          // pass as `before_id` for the next page; empty at the end
+    std::vector<std::string> tweets;  // published tweet JSON objects, in the requested order
+    std::uint64_t next = 0;           // the `before` (or `after`) of the next page; 0 when the walk is done
+    std::size_t skipped = 0;          // stored rows that could not be read (left out)
 };
 
 class TweetStore {
@@ -45,9 +59,8 @@ public:
 
     virtual std::optional<std::string> get(const std::string& id, StoreStatus& status) = 0;
     virtual std::uint64_t count(StoreStatus& status) = 0;
-    // Tweets matching `query` with ids below `before_id` (all when empty), newest first.
-    virtual HistoryPage history(const ParsedQuery& query, std::size_t size, const std::string& before_id,
-                                StoreStatus& status) = 0;
+    // Tweets matching `query` within the page's bounds, in its order.
+    virtual HistoryPage history(const ParsedQuery& query, const PageRequest& page, StoreStatus& status) = 0;
 };
 
 }  // namespace birdwatch

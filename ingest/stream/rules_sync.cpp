@@ -1,6 +1,8 @@
 #include "ingest/stream/rules_sync.h"
 
 #include <curl/curl.h>
+#include "common/json_read.h"
+
 #include <nlohmann/json.hpp>
 
 #include <memory>
@@ -43,9 +45,9 @@ Response request(const std::string& method, const std::string& url, const std::s
 
 // X's error objects: {"value":..,"id":..,"title":..,"details":[..],"type":..}
 std::string describe(const nlohmann::json& error) {
-    std::string text = error.value("title", std::string("rejected"));
-    if (error.contains("details") && error["details"].is_array())
-        for (const auto& d : error["details"])
+    std::string text = json_read::string_or(json_read::member(error, "title"), "rejected");
+    if (const auto* details = json_read::member(error, "details"); details && details->is_array())
+        for (const auto& d : *details)
             if (d.is_string()) text += ": " + d.get<std::string>();
     return text;
 }
@@ -66,9 +68,11 @@ RulesSyncResult sync_rules(const std::string& base_url, const std::string& beare
     if (!existing.error.empty() || existing.status != 200) return fail(existing, "fetching the stream rules");
     const auto listed = nlohmann::json::parse(existing.body, nullptr, false);
     std::vector<std::pair<std::string, StreamRule>> current;  // id, rule
-    if (listed.is_object() && listed.contains("data") && listed["data"].is_array())
-        for (const auto& r : listed["data"])
-            current.emplace_back(r.value("id", ""), StreamRule{r.value("value", ""), r.value("tag", "")});
+    if (const auto* data = json_read::member(listed, "data"); data && data->is_array())
+        for (const auto& r : *data)
+            current.emplace_back(json_read::string_or(json_read::member(r, "id"), ""),
+                                 StreamRule{json_read::string_or(json_read::member(r, "value"), ""),
+                                            json_read::string_or(json_read::member(r, "tag"), "")});
 
     std::vector<StreamRule> missing;
     for (const auto& w : wanted) {
@@ -98,9 +102,9 @@ RulesSyncResult sync_rules(const std::string& base_url, const std::string& beare
         nlohmann::json accepted = nlohmann::json::array();
         for (const auto& rule : add) {
             std::string rejection;
-            if (checked.is_object() && checked.contains("errors") && checked["errors"].is_array())
-                for (const auto& e : checked["errors"])
-                    if (e.value("value", "") == rule["value"]) rejection = describe(e);
+            if (const auto* errors = json_read::member(checked, "errors"); errors && errors->is_array())
+                for (const auto& e : *errors)
+                    if (json_read::string_or(json_read::member(e, "value"), "") == rule["value"]) rejection = describe(e);
             if (rejection.empty())
                 accepted.push_back(rule);
             else

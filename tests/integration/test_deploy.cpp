@@ -159,12 +159,12 @@ TEST_CASE("nginx with the shipped config in front of 3 replicas: 300 clients spr
     const QueryParse q = parse_query(query);
     StoreStatus status;
     std::vector<std::uint64_t> stored;
-    for (std::string before;;) {
-        const HistoryPage page = store.history(*q.query, 500, before, status);
+    for (std::uint64_t before = 0;;) {
+        const HistoryPage page = store.history(*q.query, {PageRequest::Order::newest_first, 500, before, 0, SIZE_MAX}, status);
         REQUIRE(status.ok());
         for (const auto& t : page.tweets) stored.push_back(std::stoull(json::parse(t)["id"].get<std::string>()));
-        if (page.next_before.empty()) break;
-        before = page.next_before;
+        if (page.next == 0) break;
+        before = page.next;
     }
     std::size_t checked = 0;
     for (std::size_t i : dropped) {

@@ -119,14 +119,14 @@ TEST_CASE("elasticsearch: history through _search equals brute force, newest fir
         for (std::size_t i = tweets.size(); i-- > 0;)
             if (matches(q.query->root, extract_features(tweets[i]))) expected.push_back(rows[i].json);
         std::vector<std::string> got;
-        std::string before;
+        std::uint64_t before = 0;
         StoreStatus status;
         for (int page = 0; page < 100; ++page) {
-            const HistoryPage p = store.history(*q.query, 25, before, status);
+            const HistoryPage p = store.history(*q.query, {PageRequest::Order::newest_first, 25, before}, status);
             REQUIRE(status.ok());
             got.insert(got.end(), p.tweets.begin(), p.tweets.end());
-            if (p.next_before.empty()) break;
-            before = p.next_before;
+            if (p.next == 0) break;
+            before = p.next;
         }
         CHECK(got == expected);
     }

@@ -236,7 +236,7 @@ TEST_CASE("client protocol: subscribe, unsubscribe, and an error reply (not a di
     CHECK(wait_until([&] { return redis.command({"HGET", "birdwatch:queries", qid}) == "cats dogs"; }, 5s));
 
     reply = ask(R"({"type":"subscribe","query":"cats OR"})");
-    CHECK(reply == nlohmann::json{{"v", 1}, {"type", "error"}, {"code", "bad_query"},
+    CHECK(reply == nlohmann::json{{"v", 1}, {"type", "error"}, {"code", "bad_query"}, {"field", "query"},
                                   {"message", "'OR' at position 5 has nothing on its right"}, {"position", 5}});
     CHECK(ask("not json")["code"] == "bad_message");
     CHECK(ask("[1,2]")["code"] == "bad_message");
@@ -246,7 +246,7 @@ TEST_CASE("client protocol: subscribe, unsubscribe, and an error reply (not a di
     CHECK(ask(R"({"type":"dance"})")["message"] ==
           "unknown message type \"dance\" (expected subscribe, unsubscribe, history, resume or get)");
     CHECK(ask(R"({"type":"history","query":"cats"})")["code"] == "no_store");  // this replica runs without a store
-    CHECK(ask(R"({"type":"unsubscribe","qid":"qnope"})")["code"] == "not_subscribed");
+    CHECK(ask(R"({"type":"unsubscribe","qid":")" + parse_query("nope").query->id + R"("})")["code"] == "not_subscribed");
     CHECK(ask(R"({"type":"subscribe","query":"birds"})")["type"] == "subscribed");
     CHECK(ask(R"({"type":"subscribe","query":"fish"})")["code"] == "too_many_subscriptions");
     reply = ask(R"({"type":"unsubscribe","qid":")" + qid + R"("})");

@@ -89,7 +89,8 @@ TEST_CASE("fanout store reads: history pages, get, and resume on the other repli
     const json found = ask(client, {{"type", "get"}, {"id", live_first["tweet"]["id"]}}, "found");
     CHECK(found["tweet"] == live_first["tweet"]);
     CHECK(ask(client, {{"type", "get"}, {"id", "1"}}, "not_found")["id"] == "1");
-    CHECK(ask(client, {{"type", "resume"}, {"qid", "qnothere"}, {"since_id", "1"}}, "error")["code"] == "not_subscribed");
+    CHECK(ask(client, {{"type", "resume"}, {"qid", parse_query("nothere").query->id}, {"since_id", "1"}}, "error")["code"] ==
+          "not_subscribed");
 
     // The replica dies; tweets keep coming while the client is away.
     std::set<std::uint64_t> seen;
@@ -102,14 +103,22 @@ TEST_CASE("fanout store reads: history pages, get, and resume on the other repli
     WsClient again(io);
     REQUIRE(again.connect(ports[1]));
     CHECK(subscribe(again, query) == qid);
-    const json resumed = ask(again, {{"type", "resume"}, {"qid", qid}, {"since_id", std::to_string(last_seen)}}, "resumed");
-    REQUIRE(resumed["tweets"].size() >= 50);  // 1.5 s at 400/s, a good share of them matching
+    // Resumed pages, oldest first, each after the last: follow next_since until it is null.
+    std::size_t resumed_count = 0, pages = 0;
     std::uint64_t previous = last_seen;
-    for (const auto& t : resumed["tweets"]) {
-        CHECK(id_of(t) > previous);  // oldest first, all after since_id
-        previous = id_of(t);
-        seen.insert(id_of(t));
+    for (std::string since = std::to_string(last_seen); !since.empty() && pages < 100; ++pages) {
+        const json resumed = ask(again, {{"type", "resume"}, {"qid", qid}, {"since_id", since}}, "resumed");
+        REQUIRE(resumed["tweets"].size() <= 100);  // store.max_page
+        for (const auto& t : resumed["tweets"]) {
+            CHECK(id_of(t) > previous);  // oldest first, all after since_id
+            previous = id_of(t);
+            seen.insert(id_of(t));
+            ++resumed_count;
+        }
+        since = resumed["next_since"].is_string() ? resumed["next_since"].get<std::string>() : "";
     }
+    CHECK(pages > 1);  // more than a page was missed: the walk went on
+    REQUIRE(resumed_count >= 50);  // 1.5 s at 400/s, a good share of them matching
     REQUIRE(wait_until([&] { return tweet_payloads(again).size() >= 20; }, 10s));
     const std::vector<std::string> live_again = tweet_payloads(again);
     for (const auto& p : live_again) seen.insert(id_of(json::parse(p)["tweet"]));  // merged by id
@@ -120,11 +129,11 @@ TEST_CASE("fanout store reads: history pages, get, and resume on the other repli
     StoreStatus status;
     const QueryParse q = parse_query(query);
     std::vector<std::uint64_t> stored;
-    std::string before = std::to_string(newest + 1);
+    std::uint64_t before = newest + 1;
     while (true) {
-        const HistoryPage page = store.history(*q.query, 200, before, status);
+        const HistoryPage page = store.history(*q.query, {PageRequest::Order::newest_first, 200, before, 0, SIZE_MAX}, status);
         REQUIRE(status.ok());
-        bool done = page.next_before.empty();
+        bool done = page.next == 0;
         for (const auto& t : page.tweets) {
             const std::uint64_t id = id_of(json::parse(t));
             if (id < *seen.begin()) {
@@ -134,7 +143,7 @@ TEST_CASE("fanout store reads: history pages, get, and resume on the other repli
             stored.push_back(id);
         }
         if (done) break;
-        before = page.next_before;
+        before = page.next;
     }
     REQUIRE(stored.size() > 100);
     std::size_t missing = 0;

@@ -50,14 +50,14 @@ TEST_CASE("sqlite: 100,000 tweets, history equals brute force newest first acros
         for (std::size_t i = tweets.size(); i-- > 0;)
             if (matches(q.query->root, features[i])) expected.push_back(tweets[i].id);
         std::vector<std::string> got;
-        std::string before;
+        std::uint64_t before = 0;
         for (int page = 0; page < 400; ++page) {
-            HistoryPage p = store.history(*q.query, 100, before, status);
+            HistoryPage p = store.history(*q.query, {PageRequest::Order::newest_first, 100, before, 0, SIZE_MAX}, status);
             REQUIRE(status.ok());
             for (const auto& json : p.tweets) got.push_back(id_of(json));
-            if (p.next_before.empty()) break;
+            if (p.next == 0) break;
             REQUIRE(p.tweets.size() == 100);
-            before = p.next_before;
+            before = p.next;
         }
         if (expected.size() > 40000) expected.resize(got.size());  // very broad queries: 400 pages checked
         CHECK(got == expected);
@@ -80,7 +80,7 @@ TEST_CASE("sqlite: retention by age and by row count, and a second writer's lock
     CHECK(store.get(tweets[499].id, status) == std::nullopt);
     CHECK(store.get(tweets[500].id, status).has_value());
     const QueryParse everything = parse_query(tweets[200].user.screen_name.empty() ? "x" : "from:" + tweets[600].user.screen_name);
-    CHECK_FALSE(store.history(*everything.query, 10, "", status).tweets.empty());
+    CHECK_FALSE(store.history(*everything.query, {PageRequest::Order::newest_first, 10}, status).tweets.empty());
 
     sqlite3* other = nullptr;
     REQUIRE(sqlite3_open(path.c_str(), &other) == SQLITE_OK);

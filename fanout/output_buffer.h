@@ -1,0 +1,86 @@
+#pragma once
+// Everything one connection sends leaves through one OutputBuffer: the handshake
+// answer, pongs and pings, replies, tweets and the final close frame (or HTTP
+// refusal). It holds no socket; the connection asks it for the next bytes as
+// iovecs and tells it how many were written.
+//
+// Bounded, with watermarks (as Envoy's watermark buffers, uWebSockets'
+// maxBackpressure): above the high watermark the connection stops reading, so a
+// client that does not read cannot make it produce more (pongs, replies); below the
+// low one it reads again. Nothing is held beyond the cap: tweets give way (the
+// oldest not yet started are dropped), while control frames and replies are never
+// dropped: one that does not fit means the client is past saving.
+//
+// Write order: control bytes first, then a batch of replies and tweets (replies
+// first) as one WebSocket message, then, once all else is out, the final bytes.
+
+#include "fanout/frame.h"
+#include "fanout/websocket_codec.h"
+
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <deque>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace birdwatch {
+
+class OutputBuffer {
+public:
+    // high watermark = cap / 2, low = cap / 4.
+    explicit OutputBuffer(std::size_t cap);
+
+    // A tweet or broadcast; returns how many older tweets were dropped to make room.
+    std::size_t push_tweet(const Frame& frame);
+    // A reply to the client; false (nothing queued) when it would not fit under the cap.
+    bool push_reply(const Frame& frame);
+    // Control frame bytes (pong, ping) or the handshake answer; false when over the cap.
+    bool push_control(std::string_view bytes);
+    // The last bytes this connection sends; nothing queued after them is written.
+    void set_final(std::string bytes);
+    // Drops replies and tweets not yet started (a batch being written completes).
+    void drop_pending();
+    // Drops everything, the write in progress included (the connection is gone).
+    void discard();
+
+    // Appends the iovecs of what is left of the current write (starting the next one
+    // if none is in progress); empty when there is nothing to write.
+    void next_write(std::vector<iovec>& iov);
+    struct Written {
+        std::size_t messages = 0, bytes = 0;  // of a batch that completed
+        bool final_done = false;              // the final bytes are out
+    };
+    // `n` bytes of the current write went out.
+    Written consume(std::size_t n);
+
+    std::size_t buffered() const { return buffered_; }
+    bool above_high() const { return buffered_ > high_; }
+    bool below_low() const { return buffered_ <= low_; }
+    bool final_sent() const { return final_sent_; }
+    bool idle() const { return !writing_ && control_.empty() && replies_.empty() && tweets_.empty() && final_.empty(); }
+
+private:
+    bool start_write();
+
+    const std::size_t cap_, high_, low_;
+    std::size_t buffered_ = 0;  // everything held: control, replies, tweets, the write in progress, final
+
+    std::string control_;           // waiting control bytes
+    std::deque<Frame> replies_;     // waiting replies, never dropped
+    std::deque<Frame> tweets_;      // waiting tweets, oldest dropped first
+    std::string final_;
+
+    // The write in progress: owned bytes (control or final) or a batch of frames.
+    bool writing_ = false;
+    bool writing_final_ = false;
+    bool final_sent_ = false;
+    std::string owned_;
+    std::vector<Frame> batch_;
+    std::size_t batch_bytes_ = 0;  // the frames' sizes (without separators)
+    websocket::FrameHeader header_;
+    std::size_t written_ = 0, total_ = 0;
+};
+
+}  // namespace birdwatch
