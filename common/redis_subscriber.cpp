@@ -60,8 +60,8 @@ void RedisSubscriber::run() {
         }
         if (!error.empty()) {
             if (!outage_logged) {
-                log_->warn("msg=\"redis unavailable, retrying with backoff\" host={} port={} error=\"{}\"",
-                           endpoint_.host, endpoint_.port, error);
+                log_->warn("msg=\"redis unavailable, retrying with backoff\" host={} port={} error={}",
+                           endpoint_.host, endpoint_.port, logfmt(error));
                 outage_logged = true;
             }
             if (!wait_before_retry(backoff.next())) return;
@@ -88,7 +88,7 @@ void RedisSubscriber::run() {
             active_fd_ = -1;
             if (stopping_) return;
         }
-        log_->warn("msg=\"redis subscription lost, reconnecting\" error=\"{}\"", connection.context()->errstr);
+        log_->warn("msg=\"redis subscription lost, reconnecting\" error={}", logfmt(connection.context()->errstr));
         outage_logged = true;
         if (!wait_before_retry(backoff.next())) return;
     }

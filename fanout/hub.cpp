@@ -51,7 +51,7 @@ struct Hub::Reader {
 
     void reject(const std::string& payload, const char* why) {
         if (first.first(why))
-            log->warn("msg=\"payload dropped: {} (logged once)\" payload=\"{}\"", why, payload.substr(0, 200));
+            log->warn("msg=\"payload dropped: {} (logged once)\" payload={}", why, logfmt(payload.substr(0, 200)));
     }
 };
 

@@ -67,8 +67,8 @@ int main(int argc, char** argv) {
         server->start();
         loops.start();
     } catch (const std::exception& e) {
-        spdlog::error("msg=\"cannot serve\" address={} port={} error=\"{}\"", config.server.address,
-                      config.server.port, e.what());
+        spdlog::error("msg=\"cannot serve\" address={} port={} error={}", config.server.address,
+                      config.server.port, logfmt(e.what()));
         return 1;
     }
     registrar.start();

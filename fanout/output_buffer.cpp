@@ -14,23 +14,28 @@ constexpr char message_separator = '\n';
 
 OutputBuffer::OutputBuffer(std::size_t cap) : cap_(cap), high_(cap / 2), low_(cap / 4) {}
 
-std::size_t OutputBuffer::push_tweet(const Frame& frame) {
-    if (!final_.empty() || final_sent_) return 0;
-    std::size_t dropped = 0;
-    while (!tweets_.empty() && buffered_ + frame->size() > cap_) {
+bool OutputBuffer::make_room(std::size_t bytes) {
+    while (!tweets_.empty() && buffered_ + bytes > cap_) {
         buffered_ -= tweets_.front()->size();
         tweets_.pop_front();
-        ++dropped;
+        ++dropped_;
     }
-    if (buffered_ + frame->size() > cap_) return dropped + 1;  // not even room for this one
+    return buffered_ + bytes <= cap_;
+}
+
+void OutputBuffer::push_tweet(const Frame& frame) {
+    if (!final_.empty() || final_sent_) return;
+    if (!make_room(frame->size())) {
+        ++dropped_;  // not even room for this one
+        return;
+    }
     buffered_ += frame->size();
     tweets_.push_back(frame);
-    return dropped;
 }
 
 bool OutputBuffer::push_reply(const Frame& frame) {
     if (!final_.empty() || final_sent_) return true;  // closing: replies are no longer sent
-    if (buffered_ + frame->size() > cap_) return false;
+    if (!make_room(frame->size())) return false;
     buffered_ += frame->size();
     replies_.push_back(frame);
     return true;
@@ -38,7 +43,7 @@ bool OutputBuffer::push_reply(const Frame& frame) {
 
 bool OutputBuffer::push_control(std::string_view bytes) {
     if (final_sent_) return true;
-    if (buffered_ + bytes.size() > cap_) return false;
+    if (!make_room(bytes.size())) return false;
     buffered_ += bytes.size();
     control_.append(bytes);
     return true;

@@ -23,6 +23,7 @@
 #include <deque>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace birdwatch {
@@ -32,12 +33,15 @@ public:
     // high watermark = cap / 2, low = cap / 4.
     explicit OutputBuffer(std::size_t cap);
 
-    // A tweet or broadcast; returns how many older tweets were dropped to make room.
-    std::size_t push_tweet(const Frame& frame);
-    // A reply to the client; false (nothing queued) when it would not fit under the cap.
+    // Each push first drops the oldest waiting tweets if that makes room (see dropped()).
+    // A tweet or broadcast: queued unless even dropping every older tweet leaves no room.
+    void push_tweet(const Frame& frame);
+    // A reply to the client; false (nothing queued) when it does not fit under the cap.
     bool push_reply(const Frame& frame);
     // Control frame bytes (pong, ping) or the handshake answer; false when over the cap.
     bool push_control(std::string_view bytes);
+    // Tweets dropped (the pushed one included, when it did not fit) since the last call.
+    std::size_t take_dropped() { return std::exchange(dropped_, 0); }
     // The last bytes this connection sends; nothing queued after them is written.
     void set_final(std::string bytes);
     // Drops replies and tweets not yet started (a batch being written completes).
@@ -63,9 +67,12 @@ public:
 
 private:
     bool start_write();
+    // Drops the oldest waiting tweets until `bytes` more fit; false when they cannot.
+    bool make_room(std::size_t bytes);
 
     const std::size_t cap_, high_, low_;
     std::size_t buffered_ = 0;  // everything held: control, replies, tweets, the write in progress, final
+    std::size_t dropped_ = 0;
 
     std::string control_;           // waiting control bytes
     std::deque<Frame> replies_;     // waiting replies, never dropped

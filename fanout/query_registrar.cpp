@@ -44,7 +44,7 @@ bool QueryRegistrar::lease(const std::vector<const std::pair<const std::string, 
         const std::string error = connection_.connect(options_.redis, true);
         if (!error.empty()) {
             if (!outage_logged_)
-                log_->warn("msg=\"redis unavailable, leases will be renewed when it returns\" error=\"{}\"", error);
+                log_->warn("msg=\"redis unavailable, leases will be renewed when it returns\" error={}", logfmt(error));
             outage_logged_ = true;
             return false;
         }
@@ -60,7 +60,7 @@ bool QueryRegistrar::lease(const std::vector<const std::pair<const std::string, 
     for (std::size_t i = 0; i < queries.size(); ++i) {
         void* raw = nullptr;
         if (redisGetReply(connection_.context(), &raw) != REDIS_OK) {
-            log_->warn("msg=\"lost redis while renewing leases\" error=\"{}\"", connection_.context()->errstr);
+            log_->warn("msg=\"lost redis while renewing leases\" error={}", logfmt(connection_.context()->errstr));
             connection_.disconnect();
             outage_logged_ = true;
             return false;
@@ -75,7 +75,7 @@ bool QueryRegistrar::lease(const std::vector<const std::pair<const std::string, 
             leases_.inc();
             announced_.inc(static_cast<std::uint64_t>(reply->integer));
         } else if (reply->type == REDIS_REPLY_ERROR && !outage_logged_) {
-            log_->warn("msg=\"lease script failed\" error=\"{}\"", reply->str);
+            log_->warn("msg=\"lease script failed\" error={}", logfmt(reply->str));
             outage_logged_ = true;
         }
         freeReplyObject(reply);

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -209,12 +210,28 @@ private:
     void send(http::response<http::string_body> res) {
         auto response = std::make_shared<http::response<http::string_body>>(std::move(res));
         http::async_write(stream_, *response, [self = shared_from_this(), response](beast::error_code ec, std::size_t) {
-            if (ec || !response->keep_alive()) {
-                beast::error_code ignored;
-                self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-                return;
-            }
+            if (ec) return;
+            if (!response->keep_alive()) return self->linger_close();
             self->read();
+        });
+    }
+
+    // After the last response: stop sending, then read and discard what the client is
+    // still sending for a moment before closing. Closing with unread bytes would reset
+    // the connection, and a reset can destroy the response before the client reads it
+    // (as nginx's lingering_close avoids).
+    void linger_close() {
+        beast::error_code ignored;
+        stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        stream_.expires_after(2s);
+        discard_input();
+    }
+
+    void discard_input() {
+        if (discarded_ > 1024 * 1024) return;  // enough courtesy
+        stream_.async_read_some(net::buffer(scratch_), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+            self->discarded_ += n;
+            if (!ec) self->discard_input();
         });
     }
 
@@ -223,6 +240,8 @@ private:
     HttpContext& context_;
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
+    std::array<char, 4096> scratch_;
+    std::size_t discarded_ = 0;
 };
 
 // 503 to a connection we will not serve, written without waiting (it is short and
@@ -293,7 +312,7 @@ struct Server::Impl {
                 if (first_error.first(ec.message()))
                     log->warn("msg=\"out of file descriptors, refusing connections until some close (logged once)\" "
                               "error={} max_connections={}", logfmt(ec.message()), options.max_connections);
-                refuse_one_waiting();
+                refuse_waiting();
                 return pause_accepting();
             }
             if (first_error.first(ec.message()))
@@ -302,10 +321,11 @@ struct Server::Impl {
         });
     }
 
-    void refuse_one_waiting() {
+    // Every connection waiting in the listen queue is taken in turn through the one
+    // freed descriptor and told 503, so none of them hangs unanswered.
+    void refuse_waiting() {
         spare_fd.reset();
-        const int fd = ::accept4(acceptor.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (fd >= 0) {
+        for (int fd; (fd = ::accept4(acceptor.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0;) {
             refused_capacity.inc();
             refuse_at_once(fd);
         }

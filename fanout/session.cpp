@@ -126,7 +126,7 @@ public:
 
     bool deliver(const Frame& frame) override {
         if (closing_) return false;
-        if (const std::size_t dropped = output_.push_tweet(frame)) loop_.frames_dropped.add(static_cast<std::int64_t>(dropped));
+        output_.push_tweet(frame);
         note_level();
         if (flush_pending_) return false;
         flush_pending_ = true;
@@ -414,6 +414,7 @@ private:
 
     // Keeps the loop's gauge and the slow-client clock in step with the buffer.
     void note_level() {
+        if (const std::size_t dropped = output_.take_dropped()) loop_.frames_dropped.add(static_cast<std::int64_t>(dropped));
         const std::size_t now_bytes = output_.buffered();
         loop_.queued_bytes.add(static_cast<std::int64_t>(now_bytes) - static_cast<std::int64_t>(reported_bytes_));
         reported_bytes_ = now_bytes;

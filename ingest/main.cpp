@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
     try {
         source = make_source(config, lines, metrics);
     } catch (const ConfigError& e) {
-        spdlog::error("msg=\"{}\"", e.what());
+        spdlog::error("msg={}", logfmt(e.what()));
         return 2;
     }
     std::unique_ptr<TweetStore> store;
@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
                         const std::int64_t cutoff =
                             config.retention_max_age_ms > 0 ? now_epoch_ms() - config.retention_max_age_ms : 0;
                         const auto deleted = db->enforce_retention(cutoff, config.retention_max_rows, status);
-                        if (!status.ok()) spdlog::warn("msg=\"retention failed\" error=\"{}\"", status.message);
+                        if (!status.ok()) spdlog::warn("msg=\"retention failed\" error={}", logfmt(status.message));
                         else if (deleted) spdlog::info("msg=\"retention\" deleted={}", deleted);
                     };
                 }
@@ -89,11 +89,11 @@ int main(int argc, char** argv) {
                 auto elastic = std::make_unique<ElasticStore>(config.elastic);
                 // Not fatal: until ElasticSearch answers, tweets wait in the spool.
                 if (const StoreStatus status = elastic->ensure_template(); !status.ok())
-                    spdlog::warn("msg=\"could not ensure the index template yet\" error=\"{}\"", status.message);
+                    spdlog::warn("msg=\"could not ensure the index template yet\" error={}", logfmt(status.message));
                 store = std::move(elastic);
             }
         } catch (const std::exception& e) {
-            spdlog::error("msg=\"cannot open the store\" error=\"{}\"", e.what());
+            spdlog::error("msg=\"cannot open the store\" error={}", logfmt(e.what()));
             return 1;
         }
         writer = std::make_unique<StoreWriter>(writer_options, stored, *store, *spool, metrics);
@@ -109,8 +109,8 @@ int main(int argc, char** argv) {
         try {
             admin.start();
         } catch (const std::exception& e) {
-            spdlog::error("msg=\"cannot listen for /healthz and /metrics\" address={} port={} error=\"{}\"",
-                          config.http_address, config.http_port, e.what());
+            spdlog::error("msg=\"cannot listen for /healthz and /metrics\" address={} port={} error={}",
+                          config.http_address, config.http_port, logfmt(e.what()));
             return 1;
         }
     }

@@ -64,8 +64,8 @@ void Pipeline::add_query(const std::string& qid, const std::string& text) {
     if (!parse.query) {
         rejected_queries_.inc();
         if (first_.first("bad-query"))
-            log_->warn("msg=\"registry query does not parse, ignored (logged once)\" qid={} error=\"{}\"", qid,
-                       parse.error.message);
+            log_->warn("msg=\"registry query does not parse, ignored (logged once)\" qid={} error={}", logfmt(qid),
+                       logfmt(parse.error.message));
         return;
     }
     parse.query->id = qid;  // the registry's id is the one clients hold
@@ -122,16 +122,16 @@ void Pipeline::handle(const StreamLine& line) {
                      "Control messages (not tweets) by kind", "kind", outcome.detail)
                 .inc();
             if (first_.first(std::string("control:") + outcome.detail))
-                log_->info("msg=\"control message (first of its kind)\" kind={} line=\"{}\"", outcome.detail,
-                           line.bytes.substr(0, 200));
+                log_->info("msg=\"control message (first of its kind)\" kind={} line={}", outcome.detail,
+                           logfmt(line.bytes.substr(0, 200)));
             return;
         case ParseOutcome::Kind::malformed:
             labelled(skip_counters_, "birdwatch_ingest_skipped_lines_total", "Lines skipped as unusable", "reason",
                      outcome.detail)
                 .inc();
             if (first_.first(std::string("malformed:") + outcome.detail))
-                log_->warn("msg=\"skipping malformed line (logged once per reason)\" reason=\"{}\" line=\"{}\"",
-                           outcome.detail, line.bytes.substr(0, 200));
+                log_->warn("msg=\"skipping malformed line (logged once per reason)\" reason={} line={}",
+                           logfmt(outcome.detail), logfmt(line.bytes.substr(0, 200)));
             return;
         case ParseOutcome::Kind::tweets:
             break;

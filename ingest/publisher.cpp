@@ -39,8 +39,8 @@ void Publisher::ensure_connected() {
     if (!error.empty()) {
         next_attempt_ = std::chrono::steady_clock::now() + backoff_.next();
         if (!outage_logged_) {
-            log_->warn("msg=\"redis unavailable, dropping payloads until it returns\" host={} port={} error=\"{}\"",
-                       options_.redis.host, options_.redis.port, error);
+            log_->warn("msg=\"redis unavailable, dropping payloads until it returns\" host={} port={} error={}",
+                       options_.redis.host, options_.redis.port, logfmt(error));
             outage_logged_ = true;
         }
         return;
@@ -73,10 +73,10 @@ void Publisher::run() {
             if (!connection_.connected()) {
                 connected_ = false;
                 next_attempt_ = std::chrono::steady_clock::now() + backoff_.next();
-                log_->warn("msg=\"lost redis connection\" error=\"{}\"", error);
+                log_->warn("msg=\"lost redis connection\" error={}", logfmt(error));
                 outage_logged_ = true;
             } else if (!outage_logged_) {
-                log_->warn("msg=\"PUBLISH rejected\" error=\"{}\"", error);
+                log_->warn("msg=\"PUBLISH rejected\" error={}", logfmt(error));
                 outage_logged_ = true;
             }
         }

@@ -131,8 +131,8 @@ void QueryFollower::load_snapshot() {
                              [&](std::string qid, std::string score) { leases.emplace_back(std::move(qid), std::move(score)); });
     if (!ok) {
         // The subscription will drop too and trigger another snapshot on reconnect.
-        log_->warn("msg=\"could not load the query registry snapshot\" error=\"{}\"",
-                   error.empty() ? std::string(connection.context() ? connection.context()->errstr : "") : error);
+        log_->warn("msg=\"could not load the query registry snapshot\" error={}",
+                   logfmt(error.empty() ? std::string(connection.context() ? connection.context()->errstr : "") : error));
         return;
     }
     const auto seconds = number(time->element[0]), micros = number(time->element[1]);
@@ -180,8 +180,8 @@ void QueryFollower::sweep_loop() {
                 options_.keys.queries.c_str(), options_.keys.events.c_str())));
             if (!reply || reply->type != REDIS_REPLY_INTEGER) {
                 if (first_.first("sweep-failed"))
-                    log_->warn("msg=\"lease sweep failed (logged once)\" error=\"{}\"",
-                               reply && reply->type == REDIS_REPLY_ERROR ? reply->str : connection.context()->errstr);
+                    log_->warn("msg=\"lease sweep failed (logged once)\" error={}",
+                               logfmt(reply && reply->type == REDIS_REPLY_ERROR ? reply->str : connection.context()->errstr));
                 if (!reply) connection.disconnect();
                 break;
             }

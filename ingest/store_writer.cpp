@@ -52,7 +52,7 @@ bool StoreWriter::store_batch(std::span<const StoredTweet> batch) {
     if (status.ok()) {
         rejected_.inc(status.rejections.size());
         for (std::size_t i = 0; i < status.rejections.size() && i < 5; ++i)
-            log_->error("msg=\"store rejected a tweet for good\" detail=\"{}\"", status.rejections[i]);
+            log_->error("msg=\"store rejected a tweet for good\" detail={}", logfmt(status.rejections[i]));
         stored_.inc(batch.size() - status.rejections.size());
         batches_.inc();
         if (outage_logged_) log_->info("msg=\"store is back, backlog replaying\" spooled={}", spool_.pending_records());
@@ -65,7 +65,7 @@ bool StoreWriter::store_batch(std::span<const StoredTweet> batch) {
     if (backlog_since_ms_.load() == 0) backlog_since_ms_ = now_epoch_ms();
     retry_at_ = Clock::now() + backoff_.next();
     if (!outage_logged_)
-        log_->warn("msg=\"store write failed, spooling until it recovers\" error=\"{}\"", status.message);
+        log_->warn("msg=\"store write failed, spooling until it recovers\" error={}", logfmt(status.message));
     outage_logged_ = true;
     return false;
 }
@@ -79,7 +79,7 @@ void StoreWriter::accept(std::vector<StoredTweet>& batch) {
     if (!spool_.append(records, error)) {
         // The disk refused: the store is the only place left. Never drop silently.
         spool_failures_.inc();
-        log_->error("msg=\"spool append failed, writing to the store directly\" error=\"{}\"", error);
+        log_->error("msg=\"spool append failed, writing to the store directly\" error={}", logfmt(error));
         while (!store_batch(batch)) std::this_thread::sleep_for(std::min(backoff_.next(), 1000ms));
         accepted_.inc(batch.size());
         return;
@@ -87,7 +87,7 @@ void StoreWriter::accept(std::vector<StoredTweet>& batch) {
     accepted_.inc(batch.size());
     // Nothing older waits: the batch in memory is exactly the spool's backlog.
     if (!backlog && Clock::now() >= retry_at_ && store_batch(batch)) {
-        if (!spool_.commit_all(error)) log_->error("msg=\"spool commit failed\" error=\"{}\"", error);
+        if (!spool_.commit_all(error)) log_->error("msg=\"spool commit failed\" error={}", logfmt(error));
     }
 }
 
@@ -112,7 +112,7 @@ void StoreWriter::replay_backlog() {
         }
         std::string error;
         if (!spool_.commit(error)) {
-            log_->error("msg=\"spool commit failed\" error=\"{}\"", error);
+            log_->error("msg=\"spool commit failed\" error={}", logfmt(error));
             return;
         }
     }

@@ -1,5 +1,8 @@
 #include "common/query/tokens.h"
 
+#include <cstring>
+#include <random>
+
 namespace birdwatch {
 
 namespace {
@@ -102,17 +105,62 @@ void for_each_token(std::string_view text, Emit&& emit) {
 
 }  // namespace
 
-TermHash hash_term(std::string_view folded) {
-    // FNV-1a, then a final avalanche so nearby strings spread over hash-map buckets.
-    std::uint64_t h = 1469598103934665603ULL;
-    for (unsigned char c : folded) {
-        h ^= c;
-        h *= 1099511628211ULL;
+namespace {
+
+// The key of this process's term hashes, drawn once at start.
+struct TermKey {
+    std::uint64_t k0, k1;
+    TermKey() {
+        std::random_device entropy;
+        k0 = (std::uint64_t{entropy()} << 32) ^ entropy();
+        k1 = (std::uint64_t{entropy()} << 32) ^ entropy();
     }
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    return h;
+};
+
+constexpr std::uint64_t rotl(std::uint64_t x, int b) { return (x << b) | (x >> (64 - b)); }
+
+struct SipState {
+    std::uint64_t v0, v1, v2, v3;
+    void round() {
+        v0 += v1; v1 = rotl(v1, 13); v1 ^= v0; v0 = rotl(v0, 32);
+        v2 += v3; v3 = rotl(v3, 16); v3 ^= v2;
+        v0 += v3; v3 = rotl(v3, 21); v3 ^= v0;
+        v2 += v1; v1 = rotl(v1, 17); v1 ^= v2; v2 = rotl(v2, 32);
+    }
+    void absorb(std::uint64_t m) {
+        v3 ^= m;
+        round();  // SipHash-1-3: one compression round...
+        v0 ^= m;
+    }
+};
+
+}  // namespace
+
+// SipHash-1-3 (Aumasson and Bernstein; the variant Rust and Python use for their hash
+// tables) under a key drawn at start: terms are compared by hash alone (the percolator
+// never reads strings), so a hash an outsider could make collide -- FNV-1a's can be,
+// in a minute -- would let a tweet match another word's query. Hashes are never
+// stored or sent: they only mean something within one process.
+TermHash hash_term(std::string_view folded) {
+    static const TermKey key;
+    SipState s{key.k0 ^ 0x736f6d6570736575ULL, key.k1 ^ 0x646f72616e646f6dULL, key.k0 ^ 0x6c7967656e657261ULL,
+               key.k1 ^ 0x7465646279746573ULL};
+    const std::size_t n = folded.size();
+    const auto* p = reinterpret_cast<const unsigned char*>(folded.data());
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        std::uint64_t m;
+        std::memcpy(&m, p + i, 8);  // little-endian, as on every machine this runs on
+        s.absorb(m);
+    }
+    std::uint64_t last = static_cast<std::uint64_t>(n) << 56;
+    for (std::size_t k = 0; i + k < n; ++k) last |= static_cast<std::uint64_t>(p[i + k]) << (8 * k);
+    s.absorb(last);
+    s.v2 ^= 0xff;
+    s.round();  // ...and three finalization rounds
+    s.round();
+    s.round();
+    return s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
 }
 
 void tokenize(std::string_view text, std::vector<TermHash>& out) {

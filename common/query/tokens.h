@@ -1,7 +1,7 @@
 #pragma once
 // Tokenization as X documents it for filtered-stream keywords: text is split on
 // punctuation, symbols and separators; matching is case-insensitive; accents
-// stay significant. Tokens are kept as 64-bit hashes of their case-folded UTF-8.
+// stay significant. Tokens are kept as 64-bit keyed hashes of their case-folded UTF-8.
 //
 // Approximations (documented in docs/query-language.md): case folding covers
 // Latin, Greek and Cyrillic; scripts written without spaces (Japanese, Chinese)
@@ -22,6 +22,8 @@ void tokenize(std::string_view text, std::vector<TermHash>& out);
 void tokenize(std::string_view text, std::vector<std::string>& out);
 
 std::string fold_case(std::string_view text);
+// A keyed hash (the key drawn at process start): equal within one process, different
+// between processes, and not something an outsider can make collide.
 TermHash hash_term(std::string_view folded);
 
 // Byte offset of the first invalid UTF-8 sequence, or npos when valid.

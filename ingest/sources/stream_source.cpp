@@ -95,7 +95,7 @@ StreamSource::Attempt StreamSource::connect_once(const std::stop_token& stop) {
                        log_->warn("msg=\"skipping oversized stream message\" bytes_at_least={} limit={}", bytes,
                                   options_.max_message_bytes);
                    },
-                   [&](std::string_view why) { log_->warn("msg=\"bad delimited length line\" why=\"{}\"", why); }});
+                   [&](std::string_view why) { log_->warn("msg=\"bad delimited length line\" why={}", logfmt(why)); }});
 
     struct Context {
         StreamSource* self;
@@ -200,7 +200,7 @@ void StreamSource::produce(std::stop_token stop) {
     bool rules_synced = options_.api != StreamOptions::Api::x_v2 || options_.rules.empty();
     while (!rules_synced && !stop.stop_requested()) {
         const RulesSyncResult rules = sync_rules(options_.base_url, options_.bearer_token, options_.rules);
-        for (const auto& r : rules.rejected) log_->error("msg=\"stream rule rejected by X\" rule=\"{}\"", r);
+        for (const auto& r : rules.rejected) log_->error("msg=\"stream rule rejected by X\" rule={}", logfmt(r));
         if (rules.ok) {
             log_->info("msg=\"stream rules synchronised\" added={} deleted={} rejected={}", rules.added.size(),
                        rules.deleted.size(), rules.rejected.size());
@@ -210,13 +210,13 @@ void StreamSource::produce(std::stop_token stop) {
         if (ReconnectPolicy::is_fatal_status(rules.http_status)) {
             fatal_error_ = "HTTP " + std::to_string(rules.http_status) + ": X rejected " + credential_name() + ": " +
                            rules.error;
-            log_->critical("msg=\"{}\"", fatal_error_);
+            log_->critical("msg={}", logfmt(fatal_error_));
             return;
         }
         const auto cause = rules.http_status ? ReconnectPolicy::classify_status(rules.http_status)
                                              : ReconnectPolicy::Cause::network;
         const auto delay = policy_.failed(cause, ReconnectPolicy::Clock::now());
-        log_->warn("msg=\"could not synchronise stream rules, retrying\" error=\"{}\" delay_ms={}", rules.error,
+        log_->warn("msg=\"could not synchronise stream rules, retrying\" error={} delay_ms={}", logfmt(rules.error),
                    delay.count());
         if (!sleeper_(delay, stop)) return;
     }
@@ -231,7 +231,7 @@ void StreamSource::produce(std::stop_token stop) {
                 if (ReconnectPolicy::is_fatal_status(attempt.status)) {
                     fatal_error_ = "HTTP " + std::to_string(attempt.status) + ": X rejected " + credential_name() +
                                    ": " + attempt.detail.substr(0, 300);
-                    log_->critical("msg=\"{}\"", fatal_error_);
+                    log_->critical("msg={}", logfmt(fatal_error_));
                     return;
                 }
                 cause = ReconnectPolicy::classify_status(attempt.status);
@@ -247,8 +247,8 @@ void StreamSource::produce(std::stop_token stop) {
                 break;
         }
         const auto delay = policy_.failed(cause, ReconnectPolicy::Clock::now());
-        log_->warn("msg=\"stream ended, reconnecting\" status={} detail=\"{}\" delay_ms={}", attempt.status,
-                   attempt.detail.substr(0, 300), delay.count());
+        log_->warn("msg=\"stream ended, reconnecting\" status={} detail={} delay_ms={}", attempt.status,
+                   logfmt(attempt.detail.substr(0, 300)), delay.count());
         if (!sleeper_(delay, stop)) return;
     }
 }

@@ -129,5 +129,19 @@ TEST_CASE("elasticsearch: history through _search equals brute force, newest fir
             before = p.next;
         }
         CHECK(got == expected);
+        // Oldest first (resume), from a tweet in the middle.
+        const std::uint64_t after = std::stoull(tweets[tweets.size() / 2].id);
+        std::vector<std::string> forward;
+        for (std::size_t i = tweets.size() / 2 + 1; i < tweets.size(); ++i)
+            if (matches(q.query->root, extract_features(tweets[i]))) forward.push_back(rows[i].json);
+        got.clear();
+        for (std::uint64_t cursor = after;;) {
+            const HistoryPage p = store.history(*q.query, {PageRequest::Order::oldest_first, 25, 0, cursor}, status);
+            REQUIRE(status.ok());
+            got.insert(got.end(), p.tweets.begin(), p.tweets.end());
+            if (p.next == 0) break;
+            cursor = p.next;
+        }
+        CHECK(got == forward);
     }
 }

@@ -64,7 +64,8 @@ bool eval(const json& q, const json& doc) {
     if (q.contains("range")) {
         const auto [field, bounds] = only_member(q["range"]);
         const auto v = doc.value(field, 0LL);
-        return !bounds.contains("lt") || v < bounds["lt"].get<long long>();
+        return (!bounds.contains("lt") || v < bounds["lt"].get<long long>()) &&
+               (!bounds.contains("gt") || v > bounds["gt"].get<long long>());
     }
     if (q.contains("exists")) {
         const std::string field = q["exists"]["field"];
@@ -188,7 +189,11 @@ ScriptedResponse FakeElastic::search(const json& body) const {
     std::vector<const json*> hits;
     for (const auto& [id, doc] : docs_)
         if (eval(body.at("query"), doc)) hits.push_back(&doc);
-    std::sort(hits.begin(), hits.end(), [](const json* a, const json* b) { return (*a)["id_num"] > (*b)["id_num"]; });
+    // sort: [{"id_num":"desc"|"asc"}], the only sort the store asks for
+    const bool ascending = body.contains("sort") && body["sort"].dump().find("\"asc\"") != std::string::npos;
+    std::sort(hits.begin(), hits.end(), [ascending](const json* a, const json* b) {
+        return ascending ? (*a)["id_num"] < (*b)["id_num"] : (*a)["id_num"] > (*b)["id_num"];
+    });
     const std::size_t size = body.value("size", 10);
     json out = json::array();
     for (std::size_t i = 0; i < hits.size() && i < size; ++i) out.push_back({{"_source", *hits[i]}});
