@@ -14,7 +14,7 @@ ConfigSpec fanout_config_spec() {
                   {"channel", "matches"}}},
                 {"http",
                  {{"address", "127.0.0.1"}, {"port", 8080}, {"threads", 0}, {"static_dir", ""},
-                  {"max_header_bytes", 8192}, {"max_body_bytes", 16384}}},
+                  {"max_header_bytes", 8192}, {"max_body_bytes", 16384}, {"reserved_descriptors", 64}}},
                 {"hub", {{"inbox_payloads", 65536}}},
                 {"registry",
                  {{"queries_key", "birdwatch:queries"}, {"leases_key", "birdwatch:leases"},
@@ -90,6 +90,7 @@ FanoutConfig to_fanout_config(const nlohmann::json& v) {
     c.server.session.max_page = c.max_page;
     c.server.max_header_bytes = std::max<std::size_t>(1024, v["http"]["max_header_bytes"].get<std::size_t>());
     c.server.max_body_bytes = v["http"]["max_body_bytes"];
+    c.server.reserved_descriptors = v["http"]["reserved_descriptors"];
     c.hub_inbox_payloads = std::max<std::size_t>(256, v["hub"]["inbox_payloads"].get<std::size_t>());
     return c;
 }

@@ -69,6 +69,7 @@ struct HttpContext {
     Counter& header_too_large;
     Counter& body_too_large;
     Counter& malformed;
+    std::atomic<std::size_t>& http_connections;  // open, not (yet) WebSocket sessions
     MetricsRegistry& metrics;
     std::function<bool()> ready;
     std::atomic<bool>& draining;
@@ -103,7 +104,10 @@ http::response<http::string_body> refusal(http::status status, std::string body)
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
 public:
     HttpSession(tcp::socket socket, std::size_t loop, HttpContext& context)
-        : stream_(std::move(socket)), loop_(loop), context_(context) {}
+        : stream_(std::move(socket)), loop_(loop), context_(context) {
+        context_.http_connections.fetch_add(1, std::memory_order_relaxed);
+    }
+    ~HttpSession() { context_.http_connections.fetch_sub(1, std::memory_order_relaxed); }
 
     void run() { read(); }
 
@@ -255,6 +259,15 @@ void refuse_at_once(int fd) {
     ::close(fd);
 }
 
+Counter& upgrades_refused(MetricsRegistry& metrics, const std::string& reason) {
+    return metrics.counter("birdwatch_fanout_upgrades_refused_total", "WebSocket upgrades refused",
+                           "reason=\"" + reason + "\"");
+}
+
+Counter& http_refused(MetricsRegistry& metrics, const std::string& reason) {
+    return metrics.counter("birdwatch_fanout_http_refused_total", "HTTP requests refused", "reason=\"" + reason + "\"");
+}
+
 }  // namespace
 
 struct Server::Impl {
@@ -263,21 +276,16 @@ struct Server::Impl {
         : options(std::move(opts)),
           loops(pool),
           static_files(load_static_files(options.static_dir)),
-          refused_capacity(metrics.counter("birdwatch_fanout_upgrades_refused_total", "WebSocket upgrades refused",
-                                           R"(reason="capacity")")),
-          refused_origin(metrics.counter("birdwatch_fanout_upgrades_refused_total", "WebSocket upgrades refused",
-                                         R"(reason="origin")")),
-          refused_token(metrics.counter("birdwatch_fanout_upgrades_refused_total", "WebSocket upgrades refused",
-                                        R"(reason="token")")),
-          header_too_large(metrics.counter("birdwatch_fanout_http_refused_total", "HTTP requests refused",
-                                           R"(reason="header_too_large")")),
-          body_too_large(metrics.counter("birdwatch_fanout_http_refused_total", "HTTP requests refused",
-                                         R"(reason="body_too_large")")),
-          malformed(metrics.counter("birdwatch_fanout_http_refused_total", "HTTP requests refused",
-                                    R"(reason="malformed")")),
+          refused_capacity(upgrades_refused(metrics, "capacity")),
+          refused_origin(upgrades_refused(metrics, "origin")),
+          refused_token(upgrades_refused(metrics, "token")),
+          header_too_large(http_refused(metrics, "header_too_large")),
+          body_too_large(http_refused(metrics, "body_too_large")),
+          malformed(http_refused(metrics, "malformed")),
+          refused_descriptors(upgrades_refused(metrics, "descriptors")),
           sessions(pool, hub, store, options.session, metrics),
           context{static_files,     hub,           options,   refused_capacity, refused_origin,
-                  refused_token,    header_too_large, body_too_large, malformed,
+                  refused_token,    header_too_large, body_too_large, malformed, http_connections,
                   metrics,          std::move(ready), draining, sessions},
           acceptor(loops.context(0)),
           accept_pause(loops.context(0)),
@@ -298,6 +306,13 @@ struct Server::Impl {
             if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
             if (!ec) {
                 accepted.inc();
+                // Beyond the descriptor budget a connection is told 503 at once: the replica
+                // never spends the descriptors it keeps for itself.
+                if (context.hub.size() + http_connections.load(std::memory_order_relaxed) >= descriptor_budget) {
+                    refused_descriptors.inc();
+                    refuse_at_once(socket.release());
+                    return accept();
+                }
                 // A tweet is pushed the moment it is queued, not held back for Nagle's algorithm.
                 beast::error_code ignored;
                 socket.set_option(tcp::no_delay(true), ignored);
@@ -362,7 +377,10 @@ struct Server::Impl {
     Counter& header_too_large;
     Counter& body_too_large;
     Counter& malformed;
+    Counter& refused_descriptors;
     std::atomic<bool> draining{false};
+    std::atomic<std::size_t> http_connections{0};
+    std::size_t descriptor_budget = SIZE_MAX;
     unsigned short bound_port = 0;
     WebSocketSessions sessions;
     HttpContext context;
@@ -383,23 +401,28 @@ Server::~Server() = default;
 
 // A replica needs a descriptor per connection: take the whole hard limit, and say so
 // when even that is below max_connections.
-static void raise_descriptor_limit(std::size_t max_connections, spdlog::logger& log) {
+// A replica needs a descriptor per connection: it takes the whole hard limit, keeps
+// `reserved_descriptors` of them for itself (Redis, the store, logs), and says so when
+// the rest is below max_connections. Returns how many client sockets it may hold.
+static std::size_t client_descriptor_budget(const ServerOptions& options, spdlog::logger& log) {
     rlimit limit{};
-    if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return SIZE_MAX;
     if (limit.rlim_cur < limit.rlim_max) {
         limit.rlim_cur = limit.rlim_max;
         setrlimit(RLIMIT_NOFILE, &limit);
         getrlimit(RLIMIT_NOFILE, &limit);
     }
-    constexpr rlim_t reserve = 64;  // Redis, the store, logs, the listener
-    if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < max_connections + reserve)
+    if (limit.rlim_cur == RLIM_INFINITY) return SIZE_MAX;
+    const std::size_t budget = limit.rlim_cur > options.reserved_descriptors ? limit.rlim_cur - options.reserved_descriptors : 0;
+    if (budget < options.max_connections)
         log.warn("msg=\"the file descriptor limit is below websocket.max_connections; connections beyond it get 503\" "
-                 "nofile={} max_connections={} fix=\"raise LimitNOFILE (systemd) or ulimit -n\"",
-                 static_cast<unsigned long long>(limit.rlim_cur), max_connections);
+                 "nofile={} reserved={} max_connections={} fix=\"raise LimitNOFILE (systemd) or ulimit -n\"",
+                 static_cast<unsigned long long>(limit.rlim_cur), options.reserved_descriptors, options.max_connections);
+    return budget;
 }
 
 void Server::start() {
-    raise_descriptor_limit(impl_->options.max_connections, *impl_->log);
+    impl_->descriptor_budget = client_descriptor_budget(impl_->options, *impl_->log);
     const tcp::endpoint endpoint(net::ip::make_address(impl_->options.address), impl_->options.port);
     impl_->acceptor.open(endpoint.protocol());
     impl_->acceptor.set_option(net::socket_base::reuse_address(true));

@@ -25,6 +25,7 @@ struct ServerOptions {
     std::string static_dir;                    // the web client's files, served at / (empty: none)
     std::size_t max_header_bytes = 8192;       // request line + headers; beyond: 431
     std::size_t max_body_bytes = 16384;        // beyond: 413
+    std::size_t reserved_descriptors = 64;     // of RLIMIT_NOFILE, never spent on client sockets
     SessionOptions session;
 };
 

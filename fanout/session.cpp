@@ -274,7 +274,8 @@ private:
             return reply_error({"too_many_subscriptions", "query",
                                 "at most " + std::to_string(options_.max_subscriptions) + " subscriptions per connection", {}});
         shared_.hub.subscribe(loop_index_, this, query.id, query.canonical);
-        queries_[query.id] = query.canonical;
+        // A repeated subscribe keeps the first one's boundary: live delivery has not stopped.
+        queries_.try_emplace(query.id, Subscription{query.canonical, shared_.hub.latest_tweet_id()});
         reply(client::query_reply("subscribed", query.id, &query.canonical));
     }
 
@@ -292,7 +293,7 @@ private:
         } else {
             const auto held = queries_.find(request.qid);
             if (held == queries_.end()) return not_subscribed(request.qid);
-            canonical = held->second;
+            canonical = held->second.canonical;
         }
         if (!shared_.store->history(request.qid, canonical, request.size, request.before, store_reply())) busy();
     }
@@ -301,7 +302,7 @@ private:
         if (!shared_.store) return no_store();
         const auto held = queries_.find(request.qid);
         if (held == queries_.end()) return not_subscribed(request.qid);
-        if (!shared_.store->resume(request.qid, held->second, request.since_id, shared_.hub.latest_tweet_id(),
+        if (!shared_.store->resume(request.qid, held->second.canonical, request.since_id, held->second.live_after,
                                    store_reply()))
             busy();
     }
@@ -490,7 +491,11 @@ private:
     Clock::time_point closing_since_;
     std::optional<Clock::time_point> over_since_;  // above the high watermark since
 
-    std::unordered_map<std::string, std::string> queries_;  // this connection's subscriptions: qid -> canonical
+    struct Subscription {
+        std::string canonical;
+        std::uint64_t live_after = 0;  // the newest tweet the replica had seen when it began: later ones come live
+    };
+    std::unordered_map<std::string, Subscription> queries_;  // this connection's, by qid
     std::size_t errors_ = 0;
     double tokens_ = 0;
     Clock::time_point refilled_ = Clock::now();

@@ -58,9 +58,10 @@ bool StoreReader::history(const std::string& qid, const std::string& canonical, 
 }
 
 bool StoreReader::resume(const std::string& qid, const std::string& canonical, std::uint64_t since_id,
-                         std::uint64_t caught_up_to, Reply reply) {
-    PageRequest page{PageRequest::Order::oldest_first, options_.max_page, 0, since_id, options_.max_candidates};
-    return submit({Request::Kind::resume, qid, canonical, page, 0, caught_up_to, Clock::now() + options_.catch_up_wait,
+                         std::uint64_t until, Reply reply) {
+    PageRequest page{PageRequest::Order::oldest_first, options_.max_page, until == 0 ? 0 : until + 1, since_id,
+                     options_.max_candidates};
+    return submit({Request::Kind::resume, qid, canonical, page, 0, until, Clock::now() + options_.catch_up_wait,
                    std::move(reply)});
 }
 

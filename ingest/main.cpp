@@ -122,7 +122,7 @@ int main(int argc, char** argv) {
     if (!follower.wait_for_snapshot(config.initial_query_load))
         spdlog::warn("msg=\"query registry not loaded yet, starting the source anyway\" waited_ms={}",
                      config.initial_query_load.count());
-    source->start();
+    source->start(metrics);
     spdlog::info("msg=\"started\" source={} redis={}:{} channel={} http_port={}", config.source_kind,
                  config.publisher.redis.host, config.publisher.redis.port, config.pipeline.matches_channel,
                  config.http_port >= 0 ? admin.port() : -1);

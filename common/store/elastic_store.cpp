@@ -268,10 +268,8 @@ HistoryPage ElasticStore::history(const ParsedQuery& query, const PageRequest& w
     HistoryPage page;
     const bool newest_first = want.order == PageRequest::Order::newest_first;
     json filter = json::array({elastic_query(query.root)});
-    if (newest_first && want.before > 0)
-        filter.push_back({{"range", {{"id_num", {{"lt", want.before}}}}}});
-    if (!newest_first && want.after > 0)
-        filter.push_back({{"range", {{"id_num", {{"gt", want.after}}}}}});
+    if (want.before > 0) filter.push_back({{"range", {{"id_num", {{"lt", want.before}}}}}});
+    if (want.after > 0) filter.push_back({{"range", {{"id_num", {{"gt", want.after}}}}}});
     const json search = {{"size", want.size},
                          {"sort", json::array({{{"id_num", newest_first ? "desc" : "asc"}}})},
                          {"_source", json::array({"json", "id"})},

@@ -156,11 +156,11 @@ SqliteStore::SqliteStore(const SqliteOptions& options) {
     statements_->count = prepare(db_, "SELECT count(*) FROM tweets");
     statements_->newest_first = prepare(db_,
                                         "SELECT t.id, t.json FROM tweets_fts JOIN tweets t ON t.id = tweets_fts.rowid "
-                                        "WHERE tweets_fts MATCH ? AND tweets_fts.rowid < ? "
+                                        "WHERE tweets_fts MATCH ? AND tweets_fts.rowid > ? AND tweets_fts.rowid < ? "
                                         "ORDER BY tweets_fts.rowid DESC LIMIT ?");
     statements_->oldest_first = prepare(db_,
                                         "SELECT t.id, t.json FROM tweets_fts JOIN tweets t ON t.id = tweets_fts.rowid "
-                                        "WHERE tweets_fts MATCH ? AND tweets_fts.rowid > ? "
+                                        "WHERE tweets_fts MATCH ? AND tweets_fts.rowid > ? AND tweets_fts.rowid < ? "
                                         "ORDER BY tweets_fts.rowid ASC LIMIT ?");
 }
 
@@ -241,9 +241,10 @@ HistoryPage SqliteStore::history(const ParsedQuery& query, const PageRequest& re
     HistoryPage page;
     const bool newest_first = request.order == PageRequest::Order::newest_first;
     constexpr auto max_id = static_cast<std::uint64_t>(INT64_MAX);
-    // The cursor: the last id looked at, whether or not it matched.
-    std::int64_t cursor = newest_first ? static_cast<std::int64_t>(request.before == 0 ? max_id : std::min(request.before, max_id))
-                                       : static_cast<std::int64_t>(std::min(request.after, max_id));
+    // The bounds; the cursor (the last id looked at, matched or not) moves one of them.
+    std::int64_t lower = static_cast<std::int64_t>(std::min(request.after, max_id));
+    std::int64_t upper = static_cast<std::int64_t>(request.before == 0 ? max_id : std::min(request.before, max_id));
+    std::int64_t& cursor = newest_first ? upper : lower;
     const std::string match = fts_expression(query.root);
     const std::vector<Instruction> program = compile(query.root);
     const Statement& statement = newest_first ? statements_->newest_first : statements_->oldest_first;
@@ -261,8 +262,9 @@ HistoryPage SqliteStore::history(const ParsedQuery& query, const PageRequest& re
         const std::size_t limit = std::min(batch, request.max_candidates - looked_at);
         Use use(statement);
         sqlite3_bind_text(use.s, 1, match.data(), static_cast<int>(match.size()), SQLITE_STATIC);
-        sqlite3_bind_int64(use.s, 2, cursor);
-        sqlite3_bind_int64(use.s, 3, static_cast<std::int64_t>(limit));
+        sqlite3_bind_int64(use.s, 2, lower);
+        sqlite3_bind_int64(use.s, 3, upper);
+        sqlite3_bind_int64(use.s, 4, static_cast<std::int64_t>(limit));
         int rc;
         while ((rc = sqlite3_step(use.s)) == SQLITE_ROW) {
             ++candidates;

@@ -38,8 +38,8 @@ struct PageRequest {
     enum class Order { newest_first, oldest_first };
     Order order = Order::newest_first;
     std::size_t size = 20;
-    std::uint64_t before = 0;  // newest_first: ids below this (0: from the newest)
-    std::uint64_t after = 0;   // oldest_first: ids above this
+    std::uint64_t before = 0;  // ids below this (0: no upper bound); newest_first pages from here
+    std::uint64_t after = 0;   // ids above this (0: no lower bound); oldest_first pages from here
     std::size_t max_candidates = 10000;
 };
 

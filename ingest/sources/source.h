@@ -3,9 +3,11 @@
 // closes the belt when it ends (end of file, count reached) or is stopped.
 
 #include "common/channel.h"
+#include "common/thread_guard.h"
 #include "ingest/stream_line.h"
 
 #include <atomic>
+#include <memory>
 #include <stop_token>
 #include <thread>
 
@@ -19,9 +21,14 @@ public:
     Source(const Source&) = delete;
     Source& operator=(const Source&) = delete;
 
-    void start() {
+    // An exception that escapes produce() is reported through a guard and produce()
+    // runs again (a stream reconnects, a file is read anew) unless the source is stopping.
+    void start(MetricsRegistry& metrics) {
+        guard_ = std::make_unique<ThreadGuard>("source", metrics);
         thread_ = std::jthread([this](std::stop_token stop) {
-            produce(stop);
+            guard_->run([&] {
+                if (!stop.stop_requested()) produce(stop);
+            });
             finished_ = true;
             out_.close();
         });
@@ -44,6 +51,7 @@ protected:
 
 private:
     std::atomic<bool> finished_{false};
+    std::unique_ptr<ThreadGuard> guard_;
     std::jthread thread_;
 };
 

@@ -11,6 +11,7 @@
 
 #include <fstream>
 #include <regex>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -143,22 +144,28 @@ TEST_CASE("nginx with the shipped config in front of 3 replicas: 300 clients spr
                          {"since_id", std::to_string(*timelines[i].rbegin())}}.dump());
         clients[i] = std::move(again);
     }
-    // Resumed pages come oldest first; each names where the next starts (next_since) until the last.
-    for (std::size_t i : dropped) {
-        std::size_t pages_seen = 0;
-        REQUIRE(wait_until([&] {
-            const auto messages = clients[i]->messages();
+    // Resumed pages come oldest first; each names where the next starts (next_since) until
+    // the last. Every client walks its pages at once, as reconnecting browsers would.
+    std::map<std::size_t, std::size_t> pages_seen;
+    std::set<std::size_t> resumed;
+    REQUIRE(wait_until([&] {
+        for (std::size_t i : dropped) {
+            if (resumed.count(i)) continue;
             std::size_t pages = 0;
-            for (const auto& m : messages) {
+            for (const auto& m : clients[i]->messages()) {
                 if (m.find(R"("type":"resumed")") == std::string::npos) continue;
-                if (++pages <= pages_seen) continue;
-                pages_seen = pages;
+                if (++pages <= pages_seen[i]) continue;
+                pages_seen[i] = pages;
                 const json page = json::parse(m);
-                if (page["next_since"].is_null()) return true;
-                clients[i]->send(json{{"type", "resume"}, {"qid", page["qid"]}, {"since_id", page["next_since"]}}.dump());
+                if (page["next_since"].is_null())
+                    resumed.insert(i);
+                else
+                    clients[i]->send(json{{"type", "resume"}, {"qid", page["qid"]}, {"since_id", page["next_since"]}}.dump());
             }
-            return false;
-        }, 10s));
+        }
+        return resumed.size() == dropped.size();
+    }, 60s));
+    for (std::size_t i : dropped) {
         REQUIRE(wait_until([&] { return tweet_payloads(*clients[i]).size() >= 5; }, 10s));
     }
     CHECK(wait_until([&] { return connections(ports[1]) + connections(ports[2]) == 300; }, 5s));

@@ -16,15 +16,6 @@ using namespace birdwatch::test;
 using namespace std::chrono_literals;
 using nlohmann::json;
 
-namespace {
-long rss_kib(int pid) {
-    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-    for (std::string line; std::getline(status, line);)
-        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-    return -1;
-}
-}  // namespace
-
 TEST_CASE("fanout limits: connections, Origin, token, message rate and error budget", "[fanout]") {
     TempDir dir;
     RedisServer redis(dir);

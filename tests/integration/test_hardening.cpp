@@ -32,30 +32,6 @@ namespace {
 
 const std::string busy_query = "the OR hoy OR heute OR amor OR de OR und";  // matches most synthetic tweets
 
-long rss_kib(int pid) {
-    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-    for (std::string line; std::getline(status, line);)
-        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-    return -1;
-}
-
-// CPU seconds (user + system) the process has used.
-double cpu_seconds(int pid) {
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-    std::string text((std::istreambuf_iterator<char>(stat)), {});
-    std::istringstream fields(text.substr(text.rfind(')') + 2));
-    std::string field;
-    long utime = 0, stime = 0;
-    for (int i = 3; fields >> field; ++i) {
-        if (i == 14) utime = std::stol(field);
-        if (i == 15) {
-            stime = std::stol(field);
-            break;
-        }
-    }
-    return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
 // Sends `request` on a new connection and returns what the server answered (until it closed).
 std::string raw_exchange(unsigned short port, const std::string& request) {
     const int fd = connect_loopback(port);
@@ -210,10 +186,14 @@ TEST_CASE("ping flood: a client that sends pings as fast as it can and never rea
     RedisServer redis(dir);
     const unsigned short port = free_port();
     constexpr long max_queue_bytes = 1 << 20;
+    // Under AddressSanitizer, freed memory waits in a quarantine (256 MB) before reuse,
+    // which would measure the sanitizer, not the replica: this replica reuses at once.
     ChildProcess fanout = start_fanout(dir, "fanout", redis.port(), port,
                                        {"--websocket.max_queue_bytes=" + std::to_string(max_queue_bytes),
                                         "--websocket.slow_close_ms=1000", "--websocket.messages_per_second=1000000",
-                                        "--websocket.message_burst=1000000"});
+                                        "--websocket.message_burst=1000000"},
+                                       {"ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:quarantine_size_mb=0:"
+                                        "thread_local_quarantine_size_kb=0"});
     ChildProcess ingest = start_ingest(dir, "ingest", redis.port(), {"--source.synthetic.rate=1000", "--store.kind=none"});
     WsIo io;
     WsClient fast(io);
@@ -414,9 +394,11 @@ TEST_CASE("malformed registry events, matches payloads, store rows and ElasticSe
     CHECK(metric(es_port, "birdwatch_internal_errors_total{component=\"store-reader\"}") == 0);
 }
 
-TEST_CASE("out of file descriptors: under ulimit -n 256, 400 clients get 101, 503 or a clean close, retries cost "
-          "the replica little CPU, and connected clients keep receiving",
-          "[hardening]") {
+namespace {
+
+// 400 clients against a replica started under `ulimit -n 256`, then 3 s of retries by the
+// ones refused. `reserved` is http.reserved_descriptors; `refusal` the counter that must move.
+void descriptor_exhaustion(int reserved, const std::string& refusal) {
     const std::string prlimit = find_program("prlimit");
     if (prlimit.empty()) {
         WARN("prlimit (util-linux) is not installed: skipping the descriptor-exhaustion test");
@@ -426,7 +408,8 @@ TEST_CASE("out of file descriptors: under ulimit -n 256, 400 clients get 101, 50
     RedisServer redis(dir);
     const unsigned short port = free_port();
     ChildProcess fanout({prlimit, "--nofile=256:256", "--", BIRDWATCH_FANOUT_BIN, "--redis.port",
-                         std::to_string(redis.port()), "--http.port", std::to_string(port), "--http.threads", "2"},
+                         std::to_string(redis.port()), "--http.port", std::to_string(port), "--http.threads", "2",
+                         "--http.reserved_descriptors=" + std::to_string(reserved)},
                         dir.file("fanout.log"));
     REQUIRE(wait_until([&] { return http_get(port, "/readyz").status == 200; }, 10s));
     ChildProcess ingest = start_ingest(dir, "ingest", redis.port(), {"--source.synthetic.rate=300", "--store.kind=none"});
@@ -437,7 +420,7 @@ TEST_CASE("out of file descriptors: under ulimit -n 256, 400 clients get 101, 50
     REQUIRE(wait_until([&] { return tweet_payloads(watcher).size() > 20; }, 15s));
 
     std::vector<int> upgraded;
-    std::size_t refused = 0, closed = 0;
+    std::size_t refused = 0, unanswered = 0;
     for (int i = 0; i < 400; ++i) {
         std::string status;
         const int fd = raw_upgrade(port, status);  // 5 s receive timeout: an unanswered client shows as ""
@@ -446,12 +429,13 @@ TEST_CASE("out of file descriptors: under ulimit -n 256, 400 clients get 101, 50
         else if (status.find(" 503 ") != std::string::npos)
             ++refused;
         else
-            ++closed;
+            ++unanswered;
     }
-    INFO("upgraded " << upgraded.size() << ", 503 " << refused << ", closed " << closed << "\n" << fanout.log_tail());
+    INFO("upgraded " << upgraded.size() << ", 503 " << refused << ", unanswered " << unanswered << "\n"
+                     << fanout.log_tail());
     CHECK(upgraded.size() > 150);
     CHECK(refused > 0);
-    CHECK(upgraded.size() + refused == 400);  // nobody left unanswered
+    CHECK(unanswered == 0);
     CHECK(fanout.log_tail().find("file descriptor limit is below websocket.max_connections") != std::string::npos);
 
     // The refused keep retrying for 3 s; the replica spends little CPU on them.
@@ -481,8 +465,26 @@ TEST_CASE("out of file descriptors: under ulimit -n 256, 400 clients get 101, 50
     for (int fd : upgraded) ::close(fd);
     // With descriptors free again, /metrics (itself a connection) can be read.
     REQUIRE(wait_until([&] { return metric(port, "birdwatch_fanout_connections") == 1; }, 10s));
-    CHECK(metric(port, "birdwatch_fanout_accept_fd_exhausted_total") > 0);
-    CHECK(metric(port, "birdwatch_fanout_upgrades_refused_total{reason=\"capacity\"}") >= refused);
+    CHECK(metric(port, refusal) > 0);
+}
+
+}  // namespace
+
+TEST_CASE("out of file descriptors: under ulimit -n 256, 400 clients get 101 or 503, retries cost the replica "
+          "little CPU, and connected clients keep receiving",
+          "[hardening]") {
+    SECTION("the replica keeps descriptors for itself and refuses beyond its budget") {
+        descriptor_exhaustion(64, "birdwatch_fanout_upgrades_refused_total{reason=\"descriptors\"}");
+    }
+    SECTION("with no reserve, accept fails with EMFILE: waiting clients are told 503, accepting pauses") {
+#if defined(__SANITIZE_ADDRESS__)
+        // UndefinedBehaviorSanitizer's vptr check probes memory with pipe(2): with no
+        // descriptor left it reports every virtual call. This part runs in Release builds.
+        WARN("sanitizer build: skipping the EMFILE part (the sanitizer itself needs descriptors)");
+#else
+        descriptor_exhaustion(0, "birdwatch_fanout_accept_fd_exhausted_total");
+#endif
+    }
 }
 
 TEST_CASE("HTTP abuse is answered 431, 413 or 400, and counted", "[hardening]") {

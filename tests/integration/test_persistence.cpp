@@ -48,14 +48,6 @@ std::vector<std::int64_t> synthetic_ids(std::uint64_t seed, std::size_t count, s
     return ids;
 }
 
-long rss_kib(int pid) {
-    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(status, line))
-        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-    return -1;
-}
-
 }  // namespace
 
 TEST_CASE("store locked by another writer mid-stream: tweets spool, then drain, none lost, memory bounded",

@@ -71,7 +71,7 @@ struct Harness {
                 received.push_back(std::move(line->bytes));
             }
         });
-        source->start();
+        source->start(metrics);
     }
     ~Harness() {
         source->stop();
@@ -177,7 +177,7 @@ TEST_CASE("stream: keep-alives, control messages, malformed and oversized lines 
     Pipeline pipeline(pipeline_options, lines, queries, out, nullptr, metrics);
     StreamSource source(v2_options(server), lines, metrics);
     pipeline.start();
-    source.start();
+    source.start(metrics);
     std::vector<Publication> published;
     REQUIRE(wait_until([&] {
         while (auto p = out.pop_for(0ms)) published.push_back(std::move(*p));

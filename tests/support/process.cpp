@@ -27,8 +27,14 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::stri
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
+    // The extra variables replace inherited ones of the same name.
+    auto name_of = [](std::string_view e) { return e.substr(0, e.find('=') + 1); };
     std::vector<std::string> env_strings;
-    for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);
+    for (char** e = environ; *e; ++e) {
+        bool replaced = false;
+        for (const auto& extra : extra_env) replaced |= name_of(extra) == name_of(*e);
+        if (!replaced) env_strings.emplace_back(*e);
+    }
     for (const auto& e : extra_env) env_strings.push_back(e);
     std::vector<char*> env;
     for (auto& e : env_strings) env.push_back(e.data());
@@ -183,6 +189,24 @@ std::string find_program(const std::string& name) {
         if (::access(candidate.c_str(), X_OK) == 0) return candidate;
     }
     return {};
+}
+
+long rss_kib(int pid) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    for (std::string line; std::getline(status, line);)
+        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    return -1;
+}
+
+double cpu_seconds(int pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    const std::string text((std::istreambuf_iterator<char>(stat)), {});
+    std::istringstream fields(text.substr(text.rfind(')') + 2));  // after the command name, from field 3
+    std::string field;
+    long ticks = 0;
+    for (int i = 3; i <= 15 && fields >> field; ++i)
+        if (i == 14 || i == 15) ticks += std::stol(field);  // utime, stime
+    return static_cast<double>(ticks) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 }  // namespace birdwatch::test

@@ -74,6 +74,11 @@ bool wait_until(Predicate predicate, std::chrono::milliseconds timeout) {
     return true;
 }
 
-std::string find_program(const std::string& name);  // empty when not on PATH (or /usr/sbin)
+std::string find_program(const std::string& name);
+
+// A process's resident memory in KiB (-1 when it is gone), and the CPU seconds (user +
+// system) it has used so far.
+long rss_kib(int pid);
+double cpu_seconds(int pid);  // empty when not on PATH (or /usr/sbin)
 
 }  // namespace birdwatch::test

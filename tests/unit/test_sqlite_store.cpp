@@ -80,6 +80,19 @@ TEST_CASE("sqlite: 100,000 tweets, history equals brute force newest first acros
             cursor = p.next;
         }
         CHECK(walked == forward);
+        // Between two bounds (resume stops where live delivery began).
+        const std::uint64_t until = std::stoull(tweets[middle + 1000].id);
+        std::vector<std::string> bounded;
+        for (std::size_t i = middle + 1; i <= middle + 1000; ++i)
+            if (matches(q.query->root, features[i])) bounded.push_back(tweets[i].id);
+        walked.clear();
+        cursor = std::stoull(tweets[middle].id);
+        for (int page = 0; page < 1000 && cursor != 0; ++page) {
+            HistoryPage p = store.history(*q.query, {PageRequest::Order::oldest_first, 100, until + 1, cursor, 500}, status);
+            for (const auto& json : p.tweets) walked.push_back(id_of(json));
+            cursor = p.next;
+        }
+        CHECK(walked == bounded);
     }
 }
 
