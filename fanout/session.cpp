@@ -302,8 +302,9 @@ private:
         if (!shared_.store) return no_store();
         const auto held = queries_.find(request.qid);
         if (held == queries_.end()) return not_subscribed(request.qid);
-        if (!shared_.store->resume(request.qid, held->second.canonical, request.since_id, held->second.live_after,
-                                   store_reply()))
+        // A replica that had received nothing when the client subscribed bounds the walk now.
+        const std::uint64_t until = held->second.live_after ? held->second.live_after : shared_.hub.latest_tweet_id();
+        if (!shared_.store->resume(request.qid, held->second.canonical, request.since_id, until, store_reply()))
             busy();
     }
 
