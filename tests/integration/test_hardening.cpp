@@ -458,7 +458,7 @@ void descriptor_exhaustion(int reserved, const std::string& refusal) {
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const double cpu = (cpu_seconds(fanout.pid()) - cpu_before) / seconds;
     INFO("retries " << retries << ", CPU " << cpu * 100 << " % of a core");
-    CHECK(retries > 100);
+    CHECK(retries > 40);  // each waits at most the 100 ms accept pause for its 503
     CHECK(cpu < 0.10);  // under 10 % of a core, the watcher's 300 tweets/s included
     CHECK(tweet_payloads(watcher).size() > watched + 100);  // still receiving
     CHECK(fanout.running());
