@@ -1,7 +1,7 @@
 #pragma once
 // One io_context per thread, each run by exactly one thread ("one loop per core").
 // A connection lives on one loop for its whole life, so everything it touches
-// there -- its socket, its write queue, its loop's subscription index -- is
+// there -- its socket, its output buffer, its loop's subscription index -- is
 // single-threaded and needs no lock or strand.
 
 #include "common/thread_guard.h"
