@@ -156,8 +156,10 @@ bool Spool::append(std::span<const std::string> records, std::string& error) {
         written += static_cast<std::size_t>(n);
     }
     end_.offset += buffer.size();
-    pending_records_ += records.size();
-    for (const auto& r : records) pending_bytes_ += r.size();
+    std::uint64_t bytes = 0;
+    for (const auto& r : records) bytes += r.size();
+    pending_records_.fetch_add(records.size(), std::memory_order_relaxed);
+    pending_bytes_.fetch_add(bytes, std::memory_order_relaxed);
     dirty_ = true;
     sync_if_due(false);
     return true;

@@ -9,6 +9,7 @@
 // and `checkpoint` ("<seq> <offset>"), replaced atomically. A torn record at the end
 // (a crash mid-write) is cut off on open.
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -46,9 +47,10 @@ public:
     // Rewinds reading to the checkpoint (after a failed store write).
     void rewind();
 
-    std::uint64_t pending_records() const { return pending_records_; }
-    std::uint64_t pending_bytes() const { return pending_bytes_; }
-    std::uint64_t unread_records() const { return pending_records_ - read_records_; }
+    // From any thread (/metrics, the stats log); the rest only from the spool's owner.
+    std::uint64_t pending_records() const { return pending_records_.load(std::memory_order_relaxed); }
+    std::uint64_t pending_bytes() const { return pending_bytes_.load(std::memory_order_relaxed); }
+    std::uint64_t unread_records() const { return pending_records() - read_records_; }
 
 private:
     struct Position {
@@ -64,7 +66,7 @@ private:
     int append_fd_ = -1;
     int read_fd_ = -1;
     std::uint64_t read_fd_segment_ = UINT64_MAX;
-    std::uint64_t pending_records_ = 0, pending_bytes_ = 0;
+    std::atomic<std::uint64_t> pending_records_{0}, pending_bytes_{0};
     std::uint64_t read_records_ = 0, read_bytes_ = 0;
     std::chrono::steady_clock::time_point last_sync_{};
     bool dirty_ = false;

@@ -20,6 +20,7 @@ StoreWriter::StoreWriter(StoreWriterOptions options, BoundedChannel<StoredTweet>
       stored_(metrics.counter("birdwatch_store_stored_total", "Tweets written to the store")),
       store_failures_(metrics.counter("birdwatch_store_write_failures_total", "Store writes that failed (retried)")),
       rejected_(metrics.counter("birdwatch_store_rejected_total", "Tweets the store refused for good (reason logged)")),
+      duplicates_(metrics.counter("birdwatch_store_duplicates_total", "Tweets the store already held (same id)")),
       spool_failures_(metrics.counter("birdwatch_store_spool_failures_total",
                                       "Batches the spool could not take (then written to the store directly)")),
       batches_(metrics.counter("birdwatch_store_batches_total", "Batches written to the store")),
@@ -51,9 +52,14 @@ bool StoreWriter::store_batch(std::span<const StoredTweet> batch) {
     last_write_us_.set(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count());
     if (status.ok()) {
         rejected_.inc(status.rejections.size());
-        for (std::size_t i = 0; i < status.rejections.size() && i < 5; ++i)
-            log_->error("msg=\"store rejected a tweet for good\" detail={}", logfmt(status.rejections[i]));
-        stored_.inc(batch.size() - status.rejections.size());
+        for (const std::string& rejection : status.rejections) {
+            const std::string reason = rejection.substr(rejection.find(": ") + 2);  // "id: reason"
+            if (first_rejection_.first(reason))
+                log_->error("msg=\"store rejected a tweet for good (logged once per reason)\" detail={}",
+                            logfmt(rejection));
+        }
+        duplicates_.inc(status.duplicates);
+        stored_.inc(batch.size() - status.rejections.size() - status.duplicates);
         batches_.inc();
         if (outage_logged_) log_->info("msg=\"store is back, backlog replaying\" spooled={}", spool_.pending_records());
         if (spool_.pending_records() <= batch.size()) backlog_since_ms_ = 0;

@@ -58,6 +58,8 @@ private:
     Counter& stored_;
     Counter& store_failures_;
     Counter& rejected_;
+    Counter& duplicates_;
+    FirstOccurrence first_rejection_;
     Counter& spool_failures_;
     Counter& batches_;
     Gauge& last_write_us_;

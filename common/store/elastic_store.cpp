@@ -206,7 +206,11 @@ StoreStatus ElasticStore::write(std::span<const StoredTweet> batch) {
                 const json& entry = (*items)[i];  // {"index":{...}}
                 const json* item = entry.is_object() && entry.size() == 1 ? &entry.begin().value() : nullptr;
                 const long status = static_cast<long>(integer_or(member(item, "status"), 0));
-                if (status == 200 || status == 201 || status == 409) continue;  // 409: a create that already exists
+                if (status == 201) continue;  // created
+                if (status == 200 || status == 409) {  // the id was stored before: updated in place, or a create that exists
+                    ++result.duplicates;
+                    continue;
+                }
                 const json* error = member(item, "error");
                 const std::string* type = string_at(member(error, "type"));
                 const std::string* detail = string_at(member(error, "reason"));

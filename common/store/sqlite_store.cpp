@@ -176,9 +176,13 @@ StoreStatus SqliteStore::failure(const char* what) {
 StoreStatus SqliteStore::write(std::span<const StoredTweet> batch) {
     if (!statements_->insert_tweet) return StoreStatus::rejected("the store was opened read-only");
     if (sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) return failure("begin");
+    StoreStatus result;
     for (const StoredTweet& s : batch) {
         std::int64_t id = 0;
-        if (!parse_id(s.tweet.id, id)) continue;  // X ids are always decimal; anything else cannot be paged
+        if (!parse_id(s.tweet.id, id)) {  // X ids are always decimal; anything else cannot be paged
+            result.rejections.push_back(s.tweet.id + ": not a positive 64-bit decimal id");
+            continue;
+        }
         int rc;
         {
             Use use(statements_->insert_tweet);
@@ -192,7 +196,10 @@ StoreStatus SqliteStore::write(std::span<const StoredTweet> batch) {
             sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
             return status;
         }
-        if (sqlite3_changes(db_) == 0) continue;  // stored before: idempotent
+        if (sqlite3_changes(db_) == 0) {  // stored before: idempotent
+            ++result.duplicates;
+            continue;
+        }
         const auto [terms, meta] = fts_columns(s.tweet);
         Use use(statements_->insert_terms);
         sqlite3_bind_int64(use.s, 1, id);
@@ -209,7 +216,7 @@ StoreStatus SqliteStore::write(std::span<const StoredTweet> batch) {
         sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
         return status;
     }
-    return {};
+    return result;
 }
 
 std::optional<std::string> SqliteStore::get(const std::string& id, StoreStatus& status) {

@@ -24,7 +24,8 @@ struct StoreStatus {
     enum class Code { ok, unavailable, rejected };
     Code code = Code::ok;
     std::string message;
-    std::vector<std::string> rejections;  // with ok: items refused for good ("id: reason"), the rest stored
+    std::vector<std::string> rejections;  // with ok: items refused for good ("id: reason")
+    std::size_t duplicates = 0;           // with ok: items the store already held (left as they were)
     bool ok() const { return code == Code::ok; }
     static StoreStatus unavailable(std::string why) { return {Code::unavailable, std::move(why), {}}; }
     static StoreStatus rejected(std::string why) { return {Code::rejected, std::move(why), {}}; }
@@ -53,7 +54,9 @@ class TweetStore {
 public:
     virtual ~TweetStore() = default;
 
-    // Stores the batch; tweets already stored (same id) are left as they are.
+    // Stores the batch; tweets already stored (same id) are left as they are and counted
+    // as duplicates; tweets the store cannot take are reported as rejections. What is
+    // neither was stored now.
     // `unavailable` means nothing of the batch is known to be stored: try again later.
     virtual StoreStatus write(std::span<const StoredTweet> batch) = 0;
 

@@ -162,3 +162,26 @@ TEST_CASE("sqlite: a page looks at no more rows than its budget and says where t
     CHECK(page.next == 0);  // the walk ends
     CHECK(pages >= common->second * 10 / 1000);  // the candidates were really spread over budgeted pages
 }
+
+TEST_CASE("sqlite: a tweet with an unusable id is rejected with its reason, a repeated id counts as a duplicate",
+          "[persistence]") {
+    test::TempDir dir;
+    SqliteStore store({dir.file("tweets.db")});
+    std::vector<Tweet> tweets = workload::synthetic_tweets(5, 3);
+    tweets[1].id = "abc";
+    tweets[2].id = "-5";
+    std::vector<StoredTweet> rows = stored(tweets);
+    rows.push_back(rows[0]);  // repeated within the batch
+    StoreStatus status = store.write(rows);
+    REQUIRE(status.ok());
+    REQUIRE(status.rejections.size() == 2);
+    CHECK(status.rejections[0] == "abc: not a positive 64-bit decimal id");
+    CHECK(status.rejections[1] == "-5: not a positive 64-bit decimal id");
+    CHECK(status.duplicates == 1);
+    CHECK(store.count(status) == 3);  // 6 written = 3 stored + 2 rejected + 1 duplicate
+    // The same batch again: everything stored is now a duplicate.
+    status = store.write(rows);
+    CHECK(status.rejections.size() == 2);
+    CHECK(status.duplicates == 4);
+    CHECK(store.count(status) == 3);
+}
