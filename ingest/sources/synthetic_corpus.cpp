@@ -2,6 +2,7 @@
 
 #include "common/json_text.h"
 
+#include <algorithm>
 #include <array>
 #include <ctime>
 #include <string_view>
@@ -11,7 +12,11 @@ namespace birdwatch {
 namespace {
 
 constexpr std::uint64_t user_pool = 5000;
-constexpr std::uint64_t first_tweet_id = 1500000000000000000ULL;  // past 2^53, as real ids are
+// Ids follow X's Snowflake layout: milliseconds since X's epoch above 22 low bits. They
+// grow with created_at, pass 2^53 as real ids do, and differ between runs that start at
+// different times (a restarted demo adds tweets, not repeats), while the same
+// (seed, start_ms) still yields the same ids.
+constexpr std::int64_t x_epoch_ms = 1288834974657;
 
 struct Language {
     const char* code;
@@ -69,7 +74,12 @@ const Language& pick_language(std::uint64_t roll) {
 }  // namespace
 
 SyntheticCorpus::SyntheticCorpus(std::uint64_t seed, std::int64_t start_ms, std::int64_t spacing_ms)
-    : random_(seed), seed_(seed), start_ms_(start_ms), spacing_ms_(spacing_ms) {}
+    : random_(seed), seed_(seed), start_ms_(start_ms), spacing_ms_(std::max<std::int64_t>(1, spacing_ms)) {}
+
+std::uint64_t SyntheticCorpus::snowflake(std::uint64_t n, std::uint64_t low_bits) const {
+    const std::int64_t created_ms = start_ms_ + static_cast<std::int64_t>(n) * spacing_ms_;
+    return (static_cast<std::uint64_t>(std::max<std::int64_t>(0, created_ms - x_epoch_ms)) << 22) | low_bits;
+}
 
 SyntheticCorpus::User SyntheticCorpus::user(std::uint64_t index) const {
     // Derived from the index alone, so a user looks the same in every tweet.
@@ -130,7 +140,7 @@ std::string SyntheticCorpus::tweet_text(const char* lang, std::string& entities,
 std::string SyntheticCorpus::next() {
     const std::uint64_t n = produced_++;
     const std::int64_t created_ms = start_ms_ + static_cast<std::int64_t>(n) * spacing_ms_;
-    const std::string id = std::to_string(first_tweet_id + n * 1000 + below(1000));
+    const std::string id = std::to_string(snowflake(n, below(1000)));
     const User author = user(below(user_pool));
     const char* lang = pick_language(random()).code;
     std::string entities;
@@ -145,7 +155,7 @@ std::string SyntheticCorpus::next() {
     const std::uint64_t kind = below(100);
     if (kind < 25 && n > 0) {  // a retweet of an earlier tweet
         const User original = user(below(user_pool));
-        const std::string original_id = std::to_string(first_tweet_id + below(n) * 1000);
+        const std::string original_id = std::to_string(snowflake(below(n), 0));
         retweeted = ",\"retweeted_status\":{\"id_str\":\"" + original_id + "\",\"text\":";
         json_text::append_string(retweeted, text);
         retweeted += ",\"user\":{\"id_str\":\"" + original.id + "\",\"screen_name\":\"" + original.screen_name + "\"}}";
@@ -155,7 +165,7 @@ std::string SyntheticCorpus::next() {
     json_text::append_string(out, text);
     out += ",\"source\":\"birdwatch-synthetic\",\"truncated\":false,";
     if (kind >= 25 && kind < 35 && n > 0) {
-        const std::string parent = std::to_string(first_tweet_id + below(n) * 1000);
+        const std::string parent = std::to_string(snowflake(below(n), 0));
         const User parent_author = user(below(user_pool));
         out += "\"in_reply_to_status_id_str\":\"" + parent + "\",\"in_reply_to_screen_name\":\"" +
                parent_author.screen_name + "\",";

@@ -2,7 +2,8 @@
 // Deterministic generator of realistic v1.1-shaped tweet JSON: text with hashtags,
 // mentions and links, a pool of users, several languages, retweets and replies.
 // The same (seed, start_ms, spacing_ms) always yields the same bytes, so tests and
-// benchmarks run with no credentials and no external data.
+// benchmarks run with no credentials and no external data; tweet ids derive from
+// start_ms (X's Snowflake layout), so runs that start at different times never share one.
 
 #include "ingest/sources/split_mix.h"
 
@@ -28,6 +29,7 @@ private:
         std::int64_t followers;
     };
     User user(std::uint64_t index) const;
+    std::uint64_t snowflake(std::uint64_t n, std::uint64_t low_bits) const;  // the id of the n-th tweet
     std::string tweet_text(const char* lang, std::string& entities_json, std::uint64_t& mention_count);
 
     SplitMix64 random_;

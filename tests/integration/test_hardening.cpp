@@ -224,10 +224,12 @@ TEST_CASE("ping flood: a client that sends pings as fast as it can and never rea
     const auto flood_start = std::chrono::steady_clock::now();
     std::atomic<std::int64_t> cut_after_ms{-1};
     std::thread flood([&] {
+        std::size_t at = 0;  // where in the burst the next send starts: frames are never cut
         while (std::chrono::steady_clock::now() - flood_start < 30s) {
-            const ssize_t n = ::send(flooder, burst.data(), burst.size(), MSG_NOSIGNAL);
+            const ssize_t n = ::send(flooder, burst.data() + at, burst.size() - at, MSG_NOSIGNAL);
             if (n > 0) {
                 flooded += static_cast<std::size_t>(n);
+                at = (at + static_cast<std::size_t>(n)) % burst.size();
             } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
                 break;
             }
