@@ -2,6 +2,7 @@
 
 #include "common/config.h"
 
+#include <simdjson.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
 #include <algorithm>
@@ -48,19 +49,10 @@ std::string escape_log_value(std::string_view text) {
             out += static_cast<char>(c);
             ++i;
         } else {
-            // A whole, valid UTF-8 sequence passes; any other byte is escaped.
-            const std::size_t length = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c <= 0xDF ? 2 : 0;
-            bool valid = length > 0 && i + length <= text.size();
-            for (std::size_t k = 1; valid && k < length; ++k)
-                valid = (static_cast<unsigned char>(text[i + k]) & 0xC0) == 0x80;
-            if (valid && length == 3) {
-                const auto c1 = static_cast<unsigned char>(text[i + 1]);
-                valid = !(c == 0xE0 && c1 < 0xA0) && !(c == 0xED && c1 >= 0xA0);  // overlong, surrogates
-            }
-            if (valid && length == 4) {
-                const auto c1 = static_cast<unsigned char>(text[i + 1]);
-                valid = !(c == 0xF0 && c1 < 0x90) && !(c == 0xF4 && c1 >= 0x90);  // overlong, above U+10FFFF
-            }
+            // A whole, valid UTF-8 sequence (the length its lead byte announces) passes;
+            // any other byte is escaped.
+            const std::size_t length = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+            const bool valid = i + length <= text.size() && simdjson::validate_utf8(text.data() + i, length);
             if (!valid) {
                 escape_byte();
                 continue;

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -19,6 +20,13 @@ struct RedisEndpoint {
     std::string password;
     std::chrono::milliseconds timeout{2000};  // connect, and each command when used as a client
 };
+
+// The text of a reply element that holds one (a bulk string or a status), or nothing:
+// what Redis sends back is checked for its type before it is read.
+inline std::optional<std::string_view> reply_text(const redisReply* r) {
+    if (!r || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS) || !r->str) return std::nullopt;
+    return std::string_view(r->str, r->len);
+}
 
 // The endpoint from a daemon's "redis" config section (both daemons have one).
 RedisEndpoint redis_endpoint_from(const nlohmann::json& section);

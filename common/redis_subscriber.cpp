@@ -106,11 +106,11 @@ void RedisSubscriber::read_messages(RedisConnection& connection) {
         }
         auto* reply = static_cast<redisReply*>(raw);
         // ["message", channel, payload]; subscribe confirmations are ignored.
-        auto is_string = [](const redisReply* r) { return r->type == REDIS_REPLY_STRING && r->str; };
-        if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 && is_string(reply->element[0]) &&
-            is_string(reply->element[2]) && std::string_view(reply->element[0]->str, reply->element[0]->len) == "message") {
-            messages_.inc();
-            guard_.attempt("message", [&] { sink_(std::string(reply->element[2]->str, reply->element[2]->len)); });
+        if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 && reply_text(reply->element[0]) == "message") {
+            if (const auto payload = reply_text(reply->element[2])) {
+                messages_.inc();
+                guard_.attempt("message", [&] { sink_(std::string(*payload)); });
+            }
         }
         freeReplyObject(reply);
     }

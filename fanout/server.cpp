@@ -298,8 +298,8 @@ struct Server::Impl {
 
     // Each connection goes to the next loop and stays there. Out of file descriptors,
     // accepting pauses (no spinning on a listen queue it cannot empty): the spare
-    // descriptor is let go to take one waiting connection and tell it 503, then
-    // accepting resumes after a short pause.
+    // descriptor is let go to take the waiting connections one by one and tell each
+    // 503, then accepting resumes after a short pause.
     void accept() {
         const std::size_t loop = loops.next();
         acceptor.async_accept(loops.context(loop), [this, loop](beast::error_code ec, tcp::socket socket) {
@@ -399,8 +399,6 @@ Server::Server(ServerOptions options, IoPool& loops, Hub& hub, StoreReader* stor
 
 Server::~Server() = default;
 
-// A replica needs a descriptor per connection: take the whole hard limit, and say so
-// when even that is below max_connections.
 // A replica needs a descriptor per connection: it takes the whole hard limit, keeps
 // `reserved_descriptors` of them for itself (Redis, the store, logs), and says so when
 // the rest is below max_connections. Returns how many client sockets it may hold.

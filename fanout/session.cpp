@@ -393,7 +393,7 @@ private:
 
     // ---------------------------------------------------------------- writing
 
-    void reply(const std::string& text) { reply(make_frame(text)); }
+    void reply(std::string text) { reply(make_frame(std::move(text))); }
 
     void reply(const Frame& frame) {
         if (!output_.push_reply(frame)) return over_cap();

@@ -60,11 +60,11 @@ void StatsReporter::report() {
         if (ok && raw) {
             const auto* all = static_cast<redisReply*>(raw);
             users = 0;
-            auto is_string = [](const redisReply* r) { return r->type == REDIS_REPLY_STRING && r->str; };
             for (std::size_t i = 0; all->type == REDIS_REPLY_ARRAY && i + 1 < all->elements; i += 2) {
-                if (!is_string(all->element[i]) || !is_string(all->element[i + 1])) continue;
+                const auto value = reply_text(all->element[i + 1]);
+                if (!reply_text(all->element[i]) || !value) continue;
                 long long count = 0, at = 0;
-                std::sscanf(all->element[i + 1]->str, "%lld %lld", &count, &at);
+                std::sscanf(std::string(*value).c_str(), "%lld %lld", &count, &at);
                 if (now - at <= 5 * options_.interval.count())
                     users += std::clamp(count, 0LL, 10'000'000LL);  // a replica holds far fewer; anything else is noise
                 else  // a replica that stopped reporting (killed): forget it

@@ -123,14 +123,11 @@ bool StoreReader::set_aside(TweetStore& store, Request& request) {
     return true;
 }
 
-std::vector<StoreReader::Request> StoreReader::take_due() {
-    std::vector<Request> due;
-    std::lock_guard lock(waiting_mutex_);
+std::deque<StoreReader::Request> StoreReader::take_due() {
     // Each waiting resume is checked again on every pass (the check is one indexed read).
-    while (!waiting_.empty()) {
-        due.push_back(std::move(waiting_.front()));
-        waiting_.pop_front();
-    }
+    std::deque<Request> due;
+    std::lock_guard lock(waiting_mutex_);
+    due.swap(waiting_);
     return due;
 }
 

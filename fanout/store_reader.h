@@ -75,7 +75,7 @@ private:
     void handle(std::unique_ptr<TweetStore>& store, Request& request);
     // A resume that must wait for the store is set aside; false when it need not (or cannot) wait.
     bool set_aside(TweetStore& store, Request& request);
-    std::vector<Request> take_due();
+    std::deque<Request> take_due();
     std::string serve(TweetStore& store, const Request& request);
 
     StoreReaderOptions options_;

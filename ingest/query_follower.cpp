@@ -31,15 +31,12 @@ Reply command(RedisConnection& c, const std::vector<std::string>& args) {
         redisCommandArgv(c.context(), static_cast<int>(argv.size()), argv.data(), lens.data())));
 }
 
-bool is_string(const redisReply* r) {
-    return (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) && r->str;
-}
-
 // A decimal number from Redis, or nothing.
 std::optional<double> number(const redisReply* r) {
-    if (!is_string(r)) return std::nullopt;
+    const auto reply = reply_text(r);
+    if (!reply) return std::nullopt;
     char* end = nullptr;
-    const std::string text(r->str, r->len);
+    const std::string text(*reply);
     const double value = std::strtod(text.c_str(), &end);
     if (end == text.c_str() || *end != '\0') return std::nullopt;
     return value;
@@ -53,12 +50,13 @@ bool scan_all(RedisConnection& c, const char* verb, const std::string& key, OnPa
         Reply reply = command(c, {verb, key, cursor, "COUNT", "1000"});
         if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) return false;
         const redisReply* items = reply->element[1];
-        if (!is_string(reply->element[0]) || items->type != REDIS_REPLY_ARRAY) return false;
-        cursor.assign(reply->element[0]->str, reply->element[0]->len);
-        for (std::size_t i = 0; i + 1 < items->elements; i += 2)
-            if (is_string(items->element[i]) && is_string(items->element[i + 1]))
-                on_pair(std::string(items->element[i]->str, items->element[i]->len),
-                        std::string(items->element[i + 1]->str, items->element[i + 1]->len));
+        const auto next = reply_text(reply->element[0]);
+        if (!next || items->type != REDIS_REPLY_ARRAY) return false;
+        cursor.assign(*next);
+        for (std::size_t i = 0; i + 1 < items->elements; i += 2) {
+            const auto field = reply_text(items->element[i]), value = reply_text(items->element[i + 1]);
+            if (field && value) on_pair(std::string(*field), std::string(*value));
+        }
     } while (cursor != "0");
     return true;
 }

@@ -258,10 +258,7 @@ std::uint64_t ElasticStore::count(StoreStatus& status) {
     const json body = json::parse(r.body, nullptr, false);
     const long long count = integer_or(member(&body, "count"), -1);
     if (!r.error.empty() || r.status != 200 || count < 0) {
-        status = StoreStatus::unavailable("elasticsearch _count: " +
-                                          (!r.error.empty() ? r.error
-                                           : r.status != 200 ? "HTTP " + std::to_string(r.status)
-                                                             : std::string("unreadable response")));
+        status = StoreStatus::unavailable("elasticsearch _count: " + r.failure());
         return 0;
     }
     return static_cast<std::uint64_t>(count);
@@ -282,10 +279,7 @@ HistoryPage ElasticStore::history(const ParsedQuery& query, const PageRequest& w
     const json body = json::parse(r.body, nullptr, false);
     const json* hits = member(member(&body, "hits"), "hits");
     if (!r.error.empty() || r.status != 200 || !hits || !hits->is_array()) {
-        status = StoreStatus::unavailable("elasticsearch _search: " +
-                                          (!r.error.empty() ? r.error
-                                           : r.status != 200 ? "HTTP " + std::to_string(r.status)
-                                                             : std::string("unreadable response")));
+        status = StoreStatus::unavailable("elasticsearch _search: " + r.failure());
         return page;
     }
     std::uint64_t last = 0;

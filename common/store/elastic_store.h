@@ -50,6 +50,10 @@ private:
         long status = 0;
         std::string body;
         std::string error;  // transport failure
+        // Why a read failed: the transport error, else the HTTP status, else the body's shape.
+        std::string failure() const {
+            return !error.empty() ? error : status != 200 ? "HTTP " + std::to_string(status) : "unreadable response";
+        }
     };
     Response request(const char* method, const std::string& path, const std::string& body,
                      const char* content_type = "application/json");

@@ -258,7 +258,7 @@ HistoryPage SqliteStore::history(const ParsedQuery& query, const PageRequest& re
     TweetParser parser;
     std::vector<Tweet> tweets;
     TweetFeatures features;
-    const std::size_t batch = std::clamp<std::size_t>(request.size * 4, 64, std::max<std::size_t>(64, request.max_candidates));
+    const std::size_t batch = std::max<std::size_t>(64, request.size * 4);  // each query is capped by the budget left
     std::size_t looked_at = 0;
     while (page.tweets.size() < request.size) {
         if (looked_at >= request.max_candidates) {
