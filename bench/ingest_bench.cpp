@@ -13,6 +13,7 @@
 #include "bench/workload.h"
 #include "common/metrics.h"
 #include "common/query/query.h"
+#include "ingest/journal.h"
 #include "ingest/pipeline.h"
 #include "ingest/publisher.h"
 
@@ -84,12 +85,15 @@ int main(int argc, char** argv) {
     MetricsRegistry metrics;
     BoundedChannel<StreamLine> in(10000);
     BoundedChannel<QueryUpdate> updates(4);
+    BoundedChannel<AcceptedTweet> accepted(10000);
     BoundedChannel<Publication> out(10000);
-    Pipeline pipeline(PipelineOptions{}, in, updates, out, nullptr, metrics);
+    Pipeline pipeline(PipelineOptions{}, in, updates, accepted, metrics);
+    Journal journal(JournalOptions{}, accepted, out, nullptr, nullptr, metrics);
     PublisherOptions publisher_options;
     publisher_options.redis.port = redis_port;
     Publisher publisher(publisher_options, out, metrics);
     publisher.start();
+    journal.start();
     pipeline.start();
     updates.push(std::move(snapshot));
 
@@ -99,6 +103,7 @@ int main(int argc, char** argv) {
         for (int i = 0; i < 64; ++i, ++pushed) in.push(StreamLine{lines[pushed % lines.size()], 0});
     in.close();
     pipeline.join();
+    journal.join();
     publisher.join();
     const double took = seconds_since(start);
     const auto tweet_count = static_cast<std::uint64_t>(metrics.value("birdwatch_ingest_tweets_total"));

@@ -89,6 +89,11 @@ public:
         not_full_.notify_all();
     }
 
+    bool closed() const {
+        std::lock_guard lock(mutex_);
+        return closed_;
+    }
+
     bool closed_and_drained() const {
         std::lock_guard lock(mutex_);
         return closed_ && items_.empty();

@@ -16,6 +16,7 @@ Counter& MetricsRegistry::counter(const std::string& name, const std::string& he
 
 double MetricsRegistry::value(const std::string& name, const std::string& labels) const {
     std::lock_guard lock(mutex_);
+    for (const auto& refresh : collectors_) refresh();
     for (const Entry& e : entries_) {
         if (e.name != name || e.labels != labels) continue;
         if (e.counter) return static_cast<double>(e.counter->value());
@@ -51,8 +52,14 @@ void MetricsRegistry::gauge_fn(const std::string& name, const std::string& help,
     entries_.push_back({name, help, "gauge", labels, nullptr, nullptr, std::move(read), nullptr});
 }
 
+void MetricsRegistry::collector(std::function<void()> refresh) {
+    std::lock_guard lock(mutex_);
+    collectors_.push_back(std::move(refresh));
+}
+
 std::string MetricsRegistry::render_prometheus() const {
     std::lock_guard lock(mutex_);
+    for (const auto& refresh : collectors_) refresh();
     std::map<std::string, std::vector<const Entry*>> by_name;  // one HELP/TYPE block per family
     for (const Entry& e : entries_) by_name[e.name].push_back(&e);
     std::string out;
@@ -80,6 +87,7 @@ std::string MetricsRegistry::render_prometheus() const {
 
 std::string MetricsRegistry::summary() const {
     std::lock_guard lock(mutex_);
+    for (const auto& refresh : collectors_) refresh();
     std::string out;
     for (const Entry& e : entries_) {
         if (e.histogram) continue;  // too wide for a log line; see /metrics

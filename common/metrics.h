@@ -9,6 +9,7 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <vector>
 
 namespace birdwatch {
 
@@ -77,6 +78,10 @@ public:
     void gauge_fn(const std::string& name, const std::string& help, std::function<double()> read,
                   const std::string& labels = "");
 
+    // Called before every render (under the registry's lock), so that series read by
+    // counter_fn/gauge_fn from one snapshot it takes are consistent with each other.
+    void collector(std::function<void()> refresh);
+
     // The current value of a counter or gauge series; 0 when there is none.
     double value(const std::string& name, const std::string& labels = "") const;
 
@@ -97,6 +102,7 @@ private:
     std::deque<Gauge> gauges_;
     std::deque<Histogram> histograms_;
     std::deque<Entry> entries_;
+    std::vector<std::function<void()>> collectors_;
 };
 
 }  // namespace birdwatch

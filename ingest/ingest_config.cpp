@@ -37,7 +37,7 @@ ConfigSpec ingest_config_spec() {
                    {{"url", "http://127.0.0.1:9200"}, {"index", "birdwatch-tweets"}, {"username", ""},
                     {"password", ""}, {"api_key", ""}, {"timeout_ms", 10000}}},
                   {"spool", {{"dir", "birdwatch-spool"}, {"fsync", "interval"}, {"fsync_interval_ms", 1000}}},
-                  {"batch_size", 1000}, {"batch_max_bytes", 8388608},
+                  {"batch_size", 1000}, {"batch_max_bytes", 8388608}, {"drain_timeout_ms", 5000},
                   {"retention", {{"max_age_hours", 0}, {"max_rows", 0}, {"interval_ms", 60000}}}}},
             },
             {"source.x.bearer_token", "source.x.consumer_key", "source.x.consumer_secret", "source.x.token",
@@ -144,6 +144,7 @@ IngestConfig to_ingest_config(const nlohmann::json& v) {
     c.writer.batch_size = std::max<std::size_t>(1, store["batch_size"].get<std::size_t>());
     c.writer.batch_max_bytes = std::max<std::size_t>(1, store["batch_max_bytes"].get<std::size_t>());
     c.writer.retention_interval = std::chrono::milliseconds(store["retention"]["interval_ms"].get<int>());
+    c.writer.drain_timeout = std::chrono::milliseconds(std::max(0, store["drain_timeout_ms"].get<int>()));
     c.retention_max_age_ms = store["retention"]["max_age_hours"].get<std::int64_t>() * 3600000;
     c.retention_max_rows = store["retention"]["max_rows"];
     c.pipeline.max_line_bytes = v["pipeline"]["max_line_bytes"];

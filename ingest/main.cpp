@@ -1,6 +1,7 @@
 // birdwatch-ingest:
-//   source ──lines──▶ pipeline (parse, percolate) ──publications──▶ publisher ──▶ Redis
-//                         └──────────stored tweets──▶ store writer ──▶ spool ──▶ store
+//   source ──lines──▶ pipeline (parse, percolate) ──accepted tweets──▶ journal (append to the spool)
+//      journal ──publications, once durable──▶ publisher ──▶ Redis
+//      journal ──spooled batches──▶ store writer ──▶ store (SQLite | ElasticSearch), then spool commit
 //   query follower (Redis registry) ──query updates──▶ pipeline
 // Started in dependency order (consumers first), stopped from the source down so
 // every belt drains before its consumer exits.
@@ -55,8 +56,9 @@ int main(int argc, char** argv) {
     MetricsRegistry metrics;
     BoundedChannel<StreamLine> lines(config.queue_capacity);
     BoundedChannel<QueryUpdate> query_updates(config.queue_capacity);
+    BoundedChannel<AcceptedTweet> accepted(config.queue_capacity);
     BoundedChannel<Publication> publications(config.queue_capacity);
-    BoundedChannel<StoredTweet> stored(config.queue_capacity);
+    BoundedChannel<SpooledBatch> spooled(std::max<std::size_t>(2, config.queue_capacity / config.writer.batch_size));
     std::unique_ptr<Source> source;  // made first: a bad source is a config error, before any file is created
 
     try {
@@ -67,6 +69,7 @@ int main(int argc, char** argv) {
     }
     std::unique_ptr<TweetStore> store;
     std::unique_ptr<Spool> spool;
+    std::unique_ptr<StoreLedger> ledger;
     std::unique_ptr<StoreWriter> writer;
     if (config.store_kind != "none") {
         StoreWriterOptions writer_options = config.writer;
@@ -96,11 +99,14 @@ int main(int argc, char** argv) {
             spdlog::error("msg=\"cannot open the store\" error={}", logfmt(e.what()));
             return 1;
         }
-        writer = std::make_unique<StoreWriter>(writer_options, stored, *store, *spool, metrics);
+        ledger = std::make_unique<StoreLedger>(*spool, metrics);
+        writer = std::make_unique<StoreWriter>(writer_options, spooled, *store, *spool, *ledger, metrics);
     }
 
     Publisher publisher(config.publisher, publications, metrics);
-    Pipeline pipeline(config.pipeline, lines, query_updates, publications, writer ? &stored : nullptr, metrics);
+    Journal journal({config.writer.batch_size, config.writer.batch_max_bytes}, accepted, publications, ledger.get(),
+                    writer ? &spooled : nullptr, metrics);
+    Pipeline pipeline(config.pipeline, lines, query_updates, accepted, metrics);
     QueryFollower follower(config.follower, query_updates, metrics);
 
     AdminServer admin(config.http_address, static_cast<unsigned short>(std::max(0, config.http_port)),
@@ -117,6 +123,7 @@ int main(int argc, char** argv) {
 
     if (writer) writer->start();
     publisher.start();
+    journal.start();
     pipeline.start();
     follower.start();
     if (!follower.wait_for_snapshot(config.initial_query_load))
@@ -141,6 +148,7 @@ int main(int argc, char** argv) {
     source->stop();
     follower.stop();
     pipeline.join();
+    journal.join();
     publisher.join();
     if (writer) writer->join();
     admin.stop();

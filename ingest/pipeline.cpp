@@ -12,13 +12,12 @@ namespace birdwatch {
 using namespace std::chrono_literals;
 
 Pipeline::Pipeline(const PipelineOptions& options, BoundedChannel<StreamLine>& lines,
-                   BoundedChannel<QueryUpdate>& queries, BoundedChannel<Publication>& out,
-                   BoundedChannel<StoredTweet>* stored, MetricsRegistry& metrics)
+                   BoundedChannel<QueryUpdate>& queries, BoundedChannel<AcceptedTweet>& out,
+                   MetricsRegistry& metrics)
     : options_(options),
       lines_(lines),
       queries_(queries),
       out_(out),
-      stored_(stored),
       metrics_(metrics),
       log_(make_logger("pipeline")),
       lines_total_(metrics.counter("birdwatch_ingest_lines_total", "Stream lines received from the source")),
@@ -56,7 +55,6 @@ void Pipeline::run() {
             break;
     }
     out_.close();
-    if (stored_) stored_->close();
 }
 
 void Pipeline::add_query(const std::string& qid, const std::string& text) {
@@ -142,7 +140,8 @@ void Pipeline::handle(const StreamLine& line) {
         extract_features(tweet, features_);
         matched_.clear();
         percolator_.match(features_, matched_);
-        std::string tweet_json;
+        AcceptedTweet accepted{{tweet, {}}, {}};
+        std::string& tweet_json = accepted.tweet.json;
         tweet_json.reserve(line.bytes.size() / 4 + 256);
         append_tweet_json(tweet_json, tweet);
         if (!matched_.empty() || !options_.firehose_channel.empty()) {
@@ -152,13 +151,13 @@ void Pipeline::handle(const StreamLine& line) {
             std::string payload;
             payload.reserve(tweet_json.size() + 64 + 20 * qids_.size());
             protocol::append_tweet_payload(payload, tweet_json, qids_, line.received_us);
-            if (!options_.firehose_channel.empty() && !out_.push({options_.firehose_channel, payload})) return;
+            if (!options_.firehose_channel.empty()) accepted.publications.push_back({options_.firehose_channel, payload});
             if (!matched_.empty()) {
                 matched_total_.inc();
-                if (!out_.push({options_.matches_channel, std::move(payload)})) return;
+                accepted.publications.push_back({options_.matches_channel, std::move(payload)});
             }
         }
-        if (stored_ && !stored_->push(StoredTweet{tweet, std::move(tweet_json)})) return;
+        if (!out_.push(std::move(accepted))) return;
     }
 }
 

@@ -1,9 +1,10 @@
 #pragma once
-// Stream lines in, publications and stored tweets out. Each line is parsed once;
-// what is not a tweet is skipped and counted; each tweet goes to the store and is
-// percolated against the live queries and, when it matches any, published on the
-// matches channel with their ids (and on the optional firehose channel in any case). Query additions and removals arrive
-// on their own belt and are applied between tweets, on this thread, lock-free.
+// Stream lines in, accepted tweets out. Each line is parsed once; what is not a tweet
+// is skipped and counted; each tweet is percolated against the live queries and handed
+// on with its publications: on the matches channel with the ids of the queries it
+// matched, when it matched any, and on the optional firehose channel in any case. (The
+// journal publishes them once the tweet is durable.) Query additions and removals
+// arrive on their own belt and are applied between tweets, on this thread, lock-free.
 
 #include "common/thread_guard.h"
 #include "common/channel.h"
@@ -12,6 +13,7 @@
 #include "common/redis_connection.h"
 #include "common/store/tweet_store.h"
 #include "common/tweet_parser.h"
+#include "ingest/accepted_tweet.h"
 #include "ingest/percolator.h"
 #include "ingest/query_follower.h"
 #include "ingest/stream_line.h"
@@ -29,9 +31,8 @@ struct PipelineOptions {
 
 class Pipeline {
 public:
-    // `stored` receives every accepted tweet (nullptr: no store).
     Pipeline(const PipelineOptions& options, BoundedChannel<StreamLine>& lines, BoundedChannel<QueryUpdate>& queries,
-             BoundedChannel<Publication>& out, BoundedChannel<StoredTweet>* stored, MetricsRegistry& metrics);
+             BoundedChannel<AcceptedTweet>& out, MetricsRegistry& metrics);
     ~Pipeline();
 
     void start();
@@ -49,8 +50,7 @@ private:
     const PipelineOptions options_;
     BoundedChannel<StreamLine>& lines_;
     BoundedChannel<QueryUpdate>& queries_;
-    BoundedChannel<Publication>& out_;
-    BoundedChannel<StoredTweet>* stored_;
+    BoundedChannel<AcceptedTweet>& out_;
     MetricsRegistry& metrics_;
     std::shared_ptr<spdlog::logger> log_;
     FirstOccurrence first_;

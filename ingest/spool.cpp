@@ -100,6 +100,7 @@ Spool::Spool(SpoolOptions options) : options_(std::move(options)) {
         }
     }
     read_ = checkpoint_;
+    append_seq_ = pending_records_;
     open_for_append(end_.segment);
 }
 
@@ -118,10 +119,11 @@ void Spool::open_for_append(std::uint64_t segment) {
         throw std::runtime_error("spool: cannot open " + segment_path(segment) + ": " + std::strerror(errno));
     struct stat st{};
     ::fstat(append_fd_, &st);
+    std::lock_guard lock(mutex_);
     end_ = {segment, static_cast<std::uint64_t>(st.st_size)};
 }
 
-void Spool::sync_if_due(bool force) {
+void Spool::sync(bool force) {
     if (!dirty_ || options_.fsync == SpoolOptions::Fsync::never) return;
     const auto now = std::chrono::steady_clock::now();
     if (force || options_.fsync == SpoolOptions::Fsync::always || now - last_sync_ >= options_.fsync_interval) {
@@ -131,10 +133,18 @@ void Spool::sync_if_due(bool force) {
     }
 }
 
-bool Spool::append(std::span<const std::string> records, std::string& error) {
-    if (end_.offset >= options_.segment_bytes) {
-        sync_if_due(true);
-        open_for_append(end_.segment + 1);
+void Spool::sync_if_due() { sync(false); }
+
+bool Spool::append(std::span<const std::string> records, std::string& error, Appended* where) {
+    Position end;
+    {
+        std::lock_guard lock(mutex_);
+        end = end_;
+    }
+    if (end.offset >= options_.segment_bytes) {
+        sync(true);
+        open_for_append(end.segment + 1);
+        end = {end.segment + 1, 0};
     }
     std::string buffer;
     for (const std::string& r : records) {
@@ -150,32 +160,43 @@ bool Spool::append(std::span<const std::string> records, std::string& error) {
         if (n < 0) {
             error = std::string("spool write failed: ") + std::strerror(errno);
             // Keep the file consistent: drop a partial batch.
-            ::ftruncate(append_fd_, static_cast<off_t>(end_.offset));
+            ::ftruncate(append_fd_, static_cast<off_t>(end.offset));
             return false;
         }
         written += static_cast<std::size_t>(n);
     }
-    end_.offset += buffer.size();
+    dirty_ = true;
+    sync(false);
     std::uint64_t bytes = 0;
     for (const auto& r : records) bytes += r.size();
+    end.offset += buffer.size();
+    if (where) *where = {append_seq_, records.size(), bytes, end};
+    append_seq_ += records.size();
+    std::lock_guard lock(mutex_);  // the records are in the file before anyone can count them
+    end_ = end;
     pending_records_.fetch_add(records.size(), std::memory_order_relaxed);
     pending_bytes_.fetch_add(bytes, std::memory_order_relaxed);
-    dirty_ = true;
-    sync_if_due(false);
     return true;
 }
 
 std::size_t Spool::read(std::vector<std::string>& out, std::size_t max, std::size_t max_bytes) {
+    Position end;
+    std::uint64_t pending = 0;
+    {
+        std::lock_guard lock(mutex_);
+        end = end_;
+        pending = pending_records_;
+    }
     std::size_t n = 0, bytes = 0;
     std::string record;
-    while (n < max && read_records_ < pending_records_) {
+    while (n < max && read_records_ < pending) {
         if (read_fd_segment_ != read_.segment) {
             if (read_fd_ >= 0) ::close(read_fd_);
             read_fd_ = ::open(segment_path(read_.segment).c_str(), O_RDONLY | O_CLOEXEC);
             read_fd_segment_ = read_.segment;
         }
         if (read_fd_ < 0 || !read_record(read_fd_, read_.offset, record)) {
-            if (read_.segment >= end_.segment) break;  // nothing more (cannot happen while counts agree)
+            if (read_.segment >= end.segment) break;  // nothing more (cannot happen while counts agree)
             read_ = {read_.segment + 1, 0};          // the next segment continues the log
             continue;
         }
@@ -196,16 +217,14 @@ void Spool::rewind() {
     read_bytes_ = 0;
 }
 
-bool Spool::commit_all(std::string& error) {
-    read_ = end_;
-    read_records_ = pending_records_;
-    read_bytes_ = pending_bytes_;
-    return commit(error);
+void Spool::skip(const Appended& batch) {
+    read_ = batch.end;
+    read_records_ += batch.count;
+    read_bytes_ += batch.bytes;
 }
 
 bool Spool::commit(std::string& error) {
     if (read_records_ == 0) return true;
-    sync_if_due(options_.fsync == SpoolOptions::Fsync::always);
     const std::string tmp = options_.dir + "/checkpoint.tmp";
     {
         std::ofstream out(tmp, std::ios::trunc);
@@ -221,8 +240,12 @@ bool Spool::commit(std::string& error) {
     }
     for (std::uint64_t s = checkpoint_.segment; s < read_.segment; ++s) ::unlink(segment_path(s).c_str());
     checkpoint_ = read_;
-    pending_records_ -= read_records_;
-    pending_bytes_ -= read_bytes_;
+    checkpoint_seq_ += read_records_;
+    {
+        std::lock_guard lock(mutex_);
+        pending_records_ -= read_records_;
+        pending_bytes_ -= read_bytes_;
+    }
     read_records_ = 0;
     read_bytes_ = 0;
     return true;

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
@@ -29,47 +30,69 @@ struct SpoolOptions {
 
 class Spool {
 public:
+    struct Position {
+        std::uint64_t segment = 0;
+        std::uint64_t offset = 0;
+    };
+    // Where one append put its records: their sequence numbers (counted from the
+    // checkpoint found at open) and the position just past them.
+    struct Appended {
+        std::uint64_t first_seq = 0;
+        std::uint64_t count = 0;
+        std::uint64_t bytes = 0;
+        Position end;
+    };
+
     explicit Spool(SpoolOptions options);  // throws std::runtime_error when the directory is unusable
     ~Spool();
     Spool(const Spool&) = delete;
     Spool& operator=(const Spool&) = delete;
 
-    // Appends the records; false (with `error`) when the disk refuses.
-    bool append(std::span<const std::string> records, std::string& error);
-    // Reads up to `max` records (and, past the first, `max_bytes` bytes) after what was
-    // read or committed already.
+    // One appender thread and one consumer thread may use the spool at once.
+
+    // Appender: appends the records; false (with `error`) when the disk refuses.
+    bool append(std::span<const std::string> records, std::string& error, Appended* where = nullptr);
+    // Appender, while idle: fsync what the interval policy still owes the disk.
+    void sync_if_due();
+
+    // Consumer: reads up to `max` records (and, past the first, `max_bytes` bytes) after
+    // what was read or committed already.
     std::size_t read(std::vector<std::string>& out, std::size_t max, std::size_t max_bytes = SIZE_MAX);
-    // Everything read so far is safely stored elsewhere: move the checkpoint past it.
+    // Consumer: the sequence number of the next record read() would return.
+    std::uint64_t next_seq() const { return checkpoint_seq_ + read_records_; }
+    // Consumer: it holds exactly these records in memory and they are next
+    // (batch.first_seq == next_seq()): move past them without reading them back.
+    void skip(const Appended& batch);
+    // Consumer: everything read or skipped so far is safely stored elsewhere: move the checkpoint past it.
     bool commit(std::string& error);
-    // Everything pending is safely stored elsewhere (the caller stored exactly what it
-    // appended since the spool was last empty): move the checkpoint to the end, unread.
-    bool commit_all(std::string& error);
-    // Rewinds reading to the checkpoint (after a failed store write).
+    // Consumer: rewinds reading to the checkpoint (after a failed store write).
     void rewind();
 
-    // From any thread (/metrics, the stats log); the rest only from the spool's owner.
+    // Any thread (/metrics, the stats log).
     std::uint64_t pending_records() const { return pending_records_.load(std::memory_order_relaxed); }
     std::uint64_t pending_bytes() const { return pending_bytes_.load(std::memory_order_relaxed); }
-    std::uint64_t unread_records() const { return pending_records() - read_records_; }
 
 private:
-    struct Position {
-        std::uint64_t segment = 0;
-        std::uint64_t offset = 0;
-    };
     std::string segment_path(std::uint64_t segment) const;
     void open_for_append(std::uint64_t segment);
-    void sync_if_due(bool force);
+    void sync(bool force);
 
     SpoolOptions options_;
-    Position checkpoint_, read_, end_;
+    // Appender's own.
     int append_fd_ = -1;
-    int read_fd_ = -1;
-    std::uint64_t read_fd_segment_ = UINT64_MAX;
-    std::atomic<std::uint64_t> pending_records_{0}, pending_bytes_{0};
-    std::uint64_t read_records_ = 0, read_bytes_ = 0;
+    std::uint64_t append_seq_ = 0;
     std::chrono::steady_clock::time_point last_sync_{};
     bool dirty_ = false;
+    // Consumer's own.
+    Position checkpoint_, read_;
+    std::uint64_t checkpoint_seq_ = 0;
+    int read_fd_ = -1;
+    std::uint64_t read_fd_segment_ = UINT64_MAX;
+    std::uint64_t read_records_ = 0, read_bytes_ = 0;
+    // Shared: where the appended records end, and how many wait for a commit.
+    mutable std::mutex mutex_;
+    Position end_;
+    std::atomic<std::uint64_t> pending_records_{0}, pending_bytes_{0};
 };
 
 }  // namespace birdwatch

@@ -1,9 +1,10 @@
 #pragma once
-// Stores every tweet the pipeline accepted. Each batch is appended to the spool
-// first, then written to the store, then committed in the spool. When the store is
-// down or refuses, batches keep going to the spool, and the backlog is replayed in
-// order (with exponential backoff between attempts) once the store answers again.
-// Retention, where the backend needs it, runs here too, between batches.
+// Stores every tweet the journal spooled, in spool order. Each batch comes from the
+// journal's belt in memory (or, when that belt was full, is read back from the spool),
+// is written to the store and then committed in the spool. When the store is down or
+// refuses, the backlog stays in the spool and is replayed in order (with exponential
+// backoff between attempts) once the store answers again. Retention, where the
+// backend needs it, runs here too, between batches.
 
 #include "common/thread_guard.h"
 #include "common/backoff.h"
@@ -11,7 +12,9 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/store/tweet_store.h"
+#include "ingest/journal.h"
 #include "ingest/spool.h"
+#include "ingest/store_ledger.h"
 
 #include <atomic>
 #include <functional>
@@ -24,13 +27,15 @@ struct StoreWriterOptions {
     std::size_t batch_max_bytes = 8 << 20;  // a batch is also cut by size (ES advises well under tens of MB)
     std::chrono::milliseconds batch_wait{50};
     std::chrono::milliseconds retention_interval{60000};
+    std::chrono::milliseconds drain_timeout{5000};  // at shutdown, how long a failing store is retried
+
     std::function<void()> retention;  // empty: the backend needs none
 };
 
 class StoreWriter {
 public:
-    StoreWriter(StoreWriterOptions options, BoundedChannel<StoredTweet>& in, TweetStore& store, Spool& spool,
-                MetricsRegistry& metrics);
+    StoreWriter(StoreWriterOptions options, BoundedChannel<SpooledBatch>& in, TweetStore& store, Spool& spool,
+                StoreLedger& ledger, MetricsRegistry& metrics);
     ~StoreWriter();
 
     void start();
@@ -40,27 +45,25 @@ public:
 
 private:
     void run();
-    void accept(std::vector<StoredTweet>& batch);
-    void replay_backlog();
-    bool store_batch(std::span<const StoredTweet> batch);
+    void store_spooled(std::vector<SpooledBatch>& popped);
+    // Replays what the spool holds before sequence number `until` (all of it: UINT64_MAX).
+    void replay_backlog(std::uint64_t until);
+    bool store_batch(std::span<const StoredTweet> batch, StoreOutcome& outcome);
+    void commit(const StoreOutcome& outcome);
 
     const StoreWriterOptions options_;
-    BoundedChannel<StoredTweet>& in_;
+    BoundedChannel<SpooledBatch>& in_;
     TweetStore& store_;
     Spool& spool_;
+    StoreLedger& ledger_;
     std::shared_ptr<spdlog::logger> log_;
     Backoff backoff_;
     std::chrono::steady_clock::time_point retry_at_{};
     bool outage_logged_ = false;
     std::atomic<std::int64_t> backlog_since_ms_{0};  // when the spool last went from empty to holding a backlog
 
-    Counter& accepted_;
-    Counter& stored_;
     Counter& store_failures_;
-    Counter& rejected_;
-    Counter& duplicates_;
     FirstOccurrence first_rejection_;
-    Counter& spool_failures_;
     Counter& batches_;
     Gauge& last_write_us_;
     ThreadGuard guard_;

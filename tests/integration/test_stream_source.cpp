@@ -171,22 +171,26 @@ TEST_CASE("stream: keep-alives, control messages, malformed and oversized lines 
     MetricsRegistry metrics;
     BoundedChannel<StreamLine> lines(10000);
     BoundedChannel<QueryUpdate> queries(10);
-    BoundedChannel<Publication> out(10000);
+    BoundedChannel<AcceptedTweet> out(10000);
     PipelineOptions pipeline_options;
     pipeline_options.firehose_channel = "firehose";  // every tweet, so they can be counted
-    Pipeline pipeline(pipeline_options, lines, queries, out, nullptr, metrics);
+    Pipeline pipeline(pipeline_options, lines, queries, out, metrics);
     StreamSource source(v2_options(server), lines, metrics);
     pipeline.start();
     source.start(metrics);
     std::vector<Publication> published;
+    const auto take = [&] {
+        while (auto accepted = out.pop_for(0ms))
+            for (auto& p : accepted->publications) published.push_back(std::move(p));
+    };
     REQUIRE(wait_until([&] {
-        while (auto p = out.pop_for(0ms)) published.push_back(std::move(*p));
+        take();
         return published.size() >= 100;
     }, 10s));
     std::this_thread::sleep_for(200ms);
     source.stop();
     pipeline.join();
-    while (auto p = out.pop_for(0ms)) published.push_back(std::move(*p));
+    take();
     CHECK(published.size() == 100);
     const std::string text = metrics.render_prometheus();
     CHECK(text.find("birdwatch_stream_keepalives_total 10\n") != std::string::npos);
