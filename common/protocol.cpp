@@ -2,6 +2,8 @@
 
 #include "common/json_text.h"
 
+#include <simdjson.h>
+
 namespace birdwatch::protocol {
 
 void append_tweet_payload(std::string& out, std::string_view tweet_json, std::span<const std::string> query_ids,
@@ -18,6 +20,42 @@ void append_tweet_payload(std::string& out, std::string_view tweet_json, std::sp
     out.append(",\"tweet\":");
     out.append(tweet_json);
     out.push_back('}');
+}
+
+namespace od = simdjson::ondemand;
+
+struct PayloadReader::State {
+    od::parser parser;
+    std::string padded;
+};
+
+PayloadReader::PayloadReader() : state_(std::make_unique<State>()) {}
+PayloadReader::~PayloadReader() = default;
+
+std::vector<std::string> PayloadReader::qids(std::string_view payload) {
+    std::vector<std::string> qids;
+    std::string& padded = state_->padded;
+    padded.reserve(payload.size() + simdjson::SIMDJSON_PADDING);
+    padded.assign(payload);
+    od::document doc;
+    od::object root;
+    if (state_->parser.iterate(padded.data(), padded.size(), padded.capacity()).get(doc) ||
+        doc.get_object().get(root))
+        return {};
+    for (auto field : root) {
+        std::string_view key;
+        if (field.unescaped_key().get(key)) return {};
+        if (key != "qids") continue;
+        od::array ids;
+        if (field.value().get_array().get(ids)) return {};
+        for (auto id : ids) {
+            std::string_view text;
+            if (id.get_string().get(text)) return {};
+            qids.emplace_back(text);
+        }
+        return qids;
+    }
+    return {};
 }
 
 }  // namespace birdwatch::protocol

@@ -5,9 +5,11 @@
 #include "common/tweet.h"
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace birdwatch::protocol {
 
@@ -18,5 +20,19 @@ inline constexpr const char* default_matches_channel = "matches";
 // JSON object from append_tweet_json() (built once, also what the store keeps).
 void append_tweet_payload(std::string& out, std::string_view tweet_json, std::span<const std::string> query_ids,
                           std::int64_t ingest_us);  // epoch microseconds
+
+// Reads the "qids" member of a `matches` payload; the rest is never parsed.
+// One reader per thread (it keeps its parser's buffers).
+class PayloadReader {
+public:
+    PayloadReader();
+    ~PayloadReader();
+    // The payload's query ids; empty when it has no readable "qids" array of strings.
+    std::vector<std::string> qids(std::string_view payload);
+
+private:
+    struct State;
+    std::unique_ptr<State> state_;
+};
 
 }  // namespace birdwatch::protocol

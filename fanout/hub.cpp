@@ -2,9 +2,9 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/protocol.h"
 
 #include <boost/asio/post.hpp>
-#include <simdjson.h>
 
 #include <algorithm>
 #include <utility>
@@ -13,41 +13,12 @@
 
 namespace birdwatch {
 
-namespace od = simdjson::ondemand;
-
 constexpr std::size_t max_burst = 256;
 
-// Reads only the "qids" member of a payload; the rest is never parsed.
 struct Hub::Reader {
-    od::parser parser;
-    std::string padded;
+    protocol::PayloadReader payload;
     FirstOccurrence first;
     std::shared_ptr<spdlog::logger> log = make_logger("hub");
-
-    // Empty when the payload has no readable qids array.
-    std::vector<std::string> read(const std::string& payload) {
-        std::vector<std::string> qids;
-        padded.reserve(payload.size() + simdjson::SIMDJSON_PADDING);
-        padded.assign(payload);
-        od::document doc;
-        od::object root;
-        if (parser.iterate(padded.data(), padded.size(), padded.capacity()).get(doc) || doc.get_object().get(root))
-            return {};
-        for (auto field : root) {
-            std::string_view key;
-            if (field.unescaped_key().get(key)) return {};
-            if (key != "qids") continue;
-            od::array ids;
-            if (field.value().get_array().get(ids)) return {};
-            for (auto id : ids) {
-                std::string_view text;
-                if (id.get_string().get(text)) return {};
-                qids.emplace_back(text);
-            }
-            return qids;
-        }
-        return {};
-    }
 
     void reject(const std::string& payload, const char* why) {
         if (first.first(why))
@@ -158,7 +129,7 @@ void Hub::publish(std::string payload) {
         reader_->reject(payload, "payload spans several lines");
         return;
     }
-    auto qids = reader_->read(payload);
+    auto qids = reader_->payload.qids(payload);
     if (qids.empty()) {
         unreadable_.inc();
         reader_->reject(payload, "no readable qids array");

@@ -40,17 +40,17 @@ bool Journal::append_durably(std::span<AcceptedTweet> batch, Spool::Appended& wh
     records_.clear();
     for (const AcceptedTweet& accepted : batch) records_.push_back(accepted.tweet.json);
     std::string error;
-    int attempts_since_close = 0;
-    while (!ledger_->append(records_, error, where)) {
-        spool_failures_.inc();
-        if (backoff_.attempts() == 0)
+    int attempts_since_stop = 0;
+    while (gave_up_ || !ledger_->append(records_, error, where)) {
+        if (!gave_up_) spool_failures_.inc();
+        if (!gave_up_ && backoff_.attempts() == 0)
             log_->error("msg=\"spool append failed; publishing waits until the disk takes it\" error={}",
                         logfmt(error));
-        if (in_.closed() && ++attempts_since_close > attempts_after_close) {
+        if (gave_up_ || ((stopping_ || in_.closed()) && ++attempts_since_stop > attempts_after_close)) {
+            if (!gave_up_)
+                log_->error("msg=\"shutting down while the disk refuses the spool; what is left is never published\"");
+            gave_up_ = true;
             unspooled_.inc(batch.size());
-            log_->error("msg=\"shutting down with tweets the disk refused; they were never published\" tweets={}",
-                        batch.size());
-            backoff_.reset();
             return false;
         }
         std::this_thread::sleep_for(backoff_.next());

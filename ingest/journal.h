@@ -21,6 +21,7 @@
 #include "ingest/accepted_tweet.h"
 #include "ingest/store_ledger.h"
 
+#include <atomic>
 #include <thread>
 
 namespace birdwatch {
@@ -43,6 +44,9 @@ public:
     ~Journal();
 
     void start();
+    // Shutdown has begun: a disk that keeps refusing appends gets a few more attempts,
+    // then what it refuses is dropped (counted, never published), so the belts drain.
+    void stop() { stopping_ = true; }
     // Returns once the input belt is closed and drained; then closes both output belts.
     void join();
 
@@ -59,6 +63,8 @@ private:
     std::shared_ptr<spdlog::logger> log_;
     Backoff backoff_;
     std::vector<std::string> records_;
+    std::atomic<bool> stopping_{false};
+    bool gave_up_ = false;  // at shutdown, the disk refused even the last attempts
 
     Counter& spool_failures_;
     Counter& unspooled_;

@@ -146,6 +146,7 @@ int main(int argc, char** argv) {
         }
     }
     source->stop();
+    journal.stop();
     follower.stop();
     pipeline.join();
     journal.join();

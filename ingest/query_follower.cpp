@@ -92,28 +92,36 @@ void QueryFollower::stop() {
     if (sweeper_.joinable()) sweeper_.join();
 }
 
-void QueryFollower::on_event(const std::string& payload) {
-    events_.inc();
+std::optional<QueryUpdate> parse_registry_event(std::string_view payload) {
     const auto event = nlohmann::json::parse(payload, nullptr, false);
     const std::string* op = json_read::string_at(json_read::member(event, "op"));
     const std::string* qid = json_read::string_at(json_read::member(event, "qid"));
     const std::string* query = json_read::string_at(json_read::member(event, "query"));
-    const bool readable = json_read::integer_or(json_read::member(event, "v"), 0) == 1 && op && qid && qid->size() <= 64;
+    if (json_read::integer_or(json_read::member(event, "v"), 0) != 1 || !op || !qid || qid->size() > 64)
+        return std::nullopt;
     QueryUpdate update;
-    if (readable && *op == "add" && query) {
+    update.qid = *qid;
+    if (*op == "add" && query) {
         update.kind = QueryUpdate::Kind::add;
-        update.qid = *qid;
         update.text = *query;
-    } else if (readable && *op == "remove") {
+    } else if (*op == "remove") {
         update.kind = QueryUpdate::Kind::remove;
-        update.qid = *qid;
     } else {
+        return std::nullopt;
+    }
+    return update;
+}
+
+void QueryFollower::on_event(const std::string& payload) {
+    events_.inc();
+    std::optional<QueryUpdate> update = parse_registry_event(payload);
+    if (!update) {
         bad_events_.inc();
         if (first_.first("bad-event"))
             log_->warn("msg=\"unreadable query registry event, skipped (logged once)\" payload={}", logfmt(payload));
         return;
     }
-    out_.push(std::move(update));
+    out_.push(std::move(*update));
 }
 
 void QueryFollower::load_snapshot() {

@@ -17,6 +17,8 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <optional>
+#include <string_view>
 #include <vector>
 
 namespace birdwatch {
@@ -27,6 +29,10 @@ struct QueryUpdate {
     std::string qid, text;                                   // add, remove (qid only)
     std::vector<std::pair<std::string, std::string>> live;   // snapshot: every live (qid, text)
 };
+
+// A registry event ({"v":1,"op":"add","qid":..,"query":..} or {"v":1,"op":"remove","qid":..})
+// as an update; nullopt when it is not one.
+std::optional<QueryUpdate> parse_registry_event(std::string_view payload);
 
 struct FollowerOptions {
     RedisEndpoint redis;

@@ -101,7 +101,7 @@ Spool::Spool(SpoolOptions options) : options_(std::move(options)) {
     }
     read_ = checkpoint_;
     append_seq_ = pending_records_;
-    open_for_append(end_.segment);
+    if (const std::string error = open_for_append(end_.segment); !error.empty()) throw std::runtime_error(error);
 }
 
 Spool::~Spool() {
@@ -112,15 +112,16 @@ Spool::~Spool() {
     if (read_fd_ >= 0) ::close(read_fd_);
 }
 
-void Spool::open_for_append(std::uint64_t segment) {
+std::string Spool::open_for_append(std::uint64_t segment) {
+    const int fd = ::open(segment_path(segment).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0) return "spool: cannot open " + segment_path(segment) + ": " + std::strerror(errno);
     if (append_fd_ >= 0) ::close(append_fd_);
-    append_fd_ = ::open(segment_path(segment).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (append_fd_ < 0)
-        throw std::runtime_error("spool: cannot open " + segment_path(segment) + ": " + std::strerror(errno));
+    append_fd_ = fd;
     struct stat st{};
     ::fstat(append_fd_, &st);
     std::lock_guard lock(mutex_);
     end_ = {segment, static_cast<std::uint64_t>(st.st_size)};
+    return {};
 }
 
 void Spool::sync(bool force) {
@@ -143,8 +144,9 @@ bool Spool::append(std::span<const std::string> records, std::string& error, App
     }
     if (end.offset >= options_.segment_bytes) {
         sync(true);
-        open_for_append(end.segment + 1);
-        end = {end.segment + 1, 0};
+        if (error = open_for_append(end.segment + 1); !error.empty()) return false;  // the disk refuses: retried
+        std::lock_guard lock(mutex_);
+        end = end_;
     }
     std::string buffer;
     for (const std::string& r : records) {

@@ -74,7 +74,7 @@ public:
 
 private:
     std::string segment_path(std::uint64_t segment) const;
-    void open_for_append(std::uint64_t segment);
+    std::string open_for_append(std::uint64_t segment);  // the error, or empty
     void sync(bool force);
 
     SpoolOptions options_;

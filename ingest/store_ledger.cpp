@@ -3,6 +3,7 @@
 namespace birdwatch {
 
 StoreLedger::StoreLedger(Spool& spool, MetricsRegistry& metrics) : spool_(spool) {
+    books_.accepted = spool_.pending_records();  // left by the last run: accepted then, still to be stored
     metrics.collector([this] { published_ = snapshot(); });
     const auto read = [this](std::uint64_t Snapshot::*field) {
         return [this, field] { return static_cast<double>(published_.*field); };

@@ -4,7 +4,8 @@
 // pending (in the spool). The spool and these counts change together under one lock,
 // and /metrics reads them as one snapshot, so
 //   accepted = stored + rejected + duplicates + pending
-// holds in every scrape, not just when the pipeline is idle.
+// holds in every scrape, not just when the pipeline is idle. What the spool holds at
+// start (left by the last run) counts as accepted by this one.
 
 #include "common/metrics.h"
 #include "ingest/spool.h"

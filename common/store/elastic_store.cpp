@@ -198,30 +198,21 @@ StoreStatus ElasticStore::write(std::span<const StoredTweet> batch) {
                 return StoreStatus::unavailable("elasticsearch _bulk: " + why + " " + r.body.substr(0, 300));
             retry = pending;
         } else {
-            const json response = json::parse(r.body, nullptr, false);
-            const json* items = member(&response, "items");
-            if (!items || !items->is_array() || items->size() != pending.size())
+            std::vector<elastic_reply::BulkItem> items;
+            if (!elastic_reply::bulk_items(r.body, pending.size(), items))
                 return StoreStatus::unavailable("elasticsearch _bulk: unreadable response");
             for (std::size_t i = 0; i < pending.size(); ++i) {
-                const json& entry = (*items)[i];  // {"index":{...}}
-                const json* item = entry.is_object() && entry.size() == 1 ? &entry.begin().value() : nullptr;
-                const long status = static_cast<long>(integer_or(member(item, "status"), 0));
+                const long status = items[i].status;
                 if (status == 201) continue;  // created
                 if (status == 200 || status == 409) {  // the id was stored before: updated in place, or a create that exists
                     ++result.duplicates;
                     continue;
                 }
-                const json* error = member(item, "error");
-                const std::string* type = string_at(member(error, "type"));
-                const std::string* detail = string_at(member(error, "reason"));
-                const std::string reason = !item ? std::string("unreadable item")
-                                           : error ? (type ? *type : "") + ": " + (detail ? *detail : "")
-                                                   : "status " + std::to_string(status);
                 if (retryable(status)) {
                     retry.push_back(pending[i]);
-                    why = reason;
+                    why = items[i].reason;
                 } else {
-                    result.rejections.push_back(pending[i]->tweet.id + ": " + reason);
+                    result.rejections.push_back(pending[i]->tweet.id + ": " + items[i].reason);
                 }
             }
         }
@@ -276,12 +267,39 @@ HistoryPage ElasticStore::history(const ParsedQuery& query, const PageRequest& w
                          {"_source", json::array({"json", "id"})},
                          {"query", {{"bool", {{"filter", filter}}}}}};
     const Response r = request("POST", "/" + options_.index + "/_search", search.dump());
-    const json body = json::parse(r.body, nullptr, false);
-    const json* hits = member(member(&body, "hits"), "hits");
-    if (!r.error.empty() || r.status != 200 || !hits || !hits->is_array()) {
+    if (!r.error.empty() || r.status != 200 || !elastic_reply::search_hits(r.body, want.size, page)) {
         status = StoreStatus::unavailable("elasticsearch _search: " + r.failure());
-        return page;
+        return {};
     }
+    return page;
+}
+
+namespace elastic_reply {
+
+bool bulk_items(std::string_view body, std::size_t expected, std::vector<BulkItem>& items) {
+    const json response = json::parse(body, nullptr, false);
+    const json* all = member(&response, "items");
+    if (!all || !all->is_array() || all->size() != expected) return false;
+    items.clear();
+    for (const json& entry : *all) {  // {"index":{...}}
+        const json* item = entry.is_object() && entry.size() == 1 ? &entry.begin().value() : nullptr;
+        BulkItem out;
+        out.status = static_cast<long>(integer_or(member(item, "status"), 0));
+        const json* error = member(item, "error");
+        const std::string* type = string_at(member(error, "type"));
+        const std::string* detail = string_at(member(error, "reason"));
+        if (!item) out.reason = "unreadable item";
+        else if (error) out.reason = (type ? *type : "") + ": " + (detail ? *detail : "");
+        else if (out.status != 200 && out.status != 201) out.reason = "status " + std::to_string(out.status);
+        items.push_back(std::move(out));
+    }
+    return true;
+}
+
+bool search_hits(std::string_view body, std::size_t size, HistoryPage& page) {
+    const json parsed = json::parse(body, nullptr, false);
+    const json* hits = member(member(&parsed, "hits"), "hits");
+    if (!hits || !hits->is_array()) return false;
     std::uint64_t last = 0;
     for (const auto& hit : *hits) {
         const json* source = member(&hit, "_source");
@@ -296,8 +314,10 @@ HistoryPage ElasticStore::history(const ParsedQuery& query, const PageRequest& w
         }
         page.tweets.push_back(*tweet);
     }
-    if (hits->size() >= want.size) page.next = last;
-    return page;
+    if (hits->size() >= size) page.next = last;
+    return true;
 }
+
+}  // namespace elastic_reply
 
 }  // namespace birdwatch

@@ -32,6 +32,21 @@ struct ElasticOptions {
     std::function<void(std::chrono::milliseconds)> sleep;
 };
 
+// Reading ElasticSearch's answers: pure functions of the response body (fuzzed).
+namespace elastic_reply {
+struct BulkItem {
+    long status = 0;     // the item's HTTP status; 0 when the item is unreadable
+    std::string reason;  // why it failed ("type: reason"), when it did
+};
+// The per-item results of a _bulk response; false when the body is not one for
+// `expected` items.
+bool bulk_items(std::string_view body, std::size_t expected, std::vector<BulkItem>& items);
+// The hits of a _search response, in order, into `page` (unreadable hits are counted
+// as skipped); the next cursor is set when the page came back full (`size` hits).
+// False when the body has no hits array.
+bool search_hits(std::string_view body, std::size_t size, HistoryPage& page);
+}  // namespace elastic_reply
+
 class ElasticStore final : public TweetStore {
 public:
     explicit ElasticStore(ElasticOptions options);

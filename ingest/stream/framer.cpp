@@ -13,6 +13,7 @@ void Framer::reset() {
     body_remaining_ = 0;
     in_body_ = false;
     skipping_body_ = false;
+    skipping_length_line_ = false;
 }
 
 void Framer::feed(std::string_view chunk) {
@@ -81,13 +82,21 @@ void Framer::feed_delimited(std::string_view chunk) {
             continue;
         }
         const std::size_t newline = chunk.find('\n');
-        buffer_.append(chunk.substr(0, newline));
-        if (buffer_.size() > 32) {  // a length line is a few digits: this is not one
+        const std::string_view part = chunk.substr(0, newline);
+        if (skipping_length_line_) {
+        } else if (buffer_.size() + part.size() > 32) {  // a length line is a few digits: this is not one
             events_.malformed("length line too long");
             buffer_.clear();
+            skipping_length_line_ = true;  // to its end, however it is chunked: its tail is no length
+        } else {
+            buffer_.append(part);
         }
         if (newline == std::string_view::npos) return;
         chunk.remove_prefix(newline + 1);
+        if (skipping_length_line_) {
+            skipping_length_line_ = false;
+            continue;
+        }
         std::string_view line = buffer_;
         if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
         if (line.empty()) {

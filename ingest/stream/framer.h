@@ -45,6 +45,7 @@ private:
     std::size_t body_remaining_ = 0; // delimited mode: bytes of the current message still expected
     bool in_body_ = false;
     bool skipping_body_ = false;
+    bool skipping_length_line_ = false;  // delimited mode: inside a line too long to be a length
 };
 
 }  // namespace birdwatch

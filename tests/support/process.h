@@ -11,6 +11,15 @@
 
 namespace birdwatch::test {
 
+// ThreadSanitizer slows every thread several times: deadlines that bound "promptly"
+// (not correctness) stretch by this factor in a TSan build.
+#if defined(__SANITIZE_THREAD__)
+inline constexpr int sanitizer_slowdown = 3;
+#else
+inline constexpr int sanitizer_slowdown = 1;
+#endif
+
+
 class ChildProcess {
 public:
     ChildProcess() = default;

@@ -155,6 +155,13 @@ std::vector<std::string> WsClient::messages() const {
     return state_->received;
 }
 
+std::vector<std::string> WsClient::take_messages() {
+    std::lock_guard lock(state_->mutex);
+    std::vector<std::string> taken;
+    taken.swap(state_->received);
+    return taken;
+}
+
 bool WsClient::wait_for_messages(std::size_t count, std::chrono::milliseconds timeout) const {
     std::unique_lock lock(state_->mutex);
     return state_->changed.wait_for(lock, timeout, [&] { return state_->received.size() >= count || state_->finished; }) &&

@@ -37,6 +37,9 @@ public:
 
     std::size_t message_count() const;
     std::vector<std::string> messages() const;
+    // Hands over what was received so far and forgets it (long runs: bounded memory);
+    // message_count() and messages() then count from there.
+    std::vector<std::string> take_messages();
     bool wait_for_messages(std::size_t count, std::chrono::milliseconds timeout) const;
     bool is_open() const;
     std::optional<int> close_code() const;  // the server's close code, once closed

@@ -120,6 +120,22 @@ TEST_CASE("framing: a bad length line is reported and skipped, and reset forgets
     CHECK(n.messages == std::vector<std::string>{"dle", R"({"ok":1})"});  // the fragment is a malformed line later
 }
 
+TEST_CASE("framing: a garbage line too long to be a length is skipped to its end, however it is chunked "
+          "(found by fuzz_stream_framing)",
+          "[streams]") {
+    // Its tail ends in digits: read as a length, it would swallow the next message.
+    const std::string stream = std::string(40, 'z') + "17\r\n9\r\n{\"x\":1}\r\n\r\n";
+    for (std::size_t chunk : {stream.size(), std::size_t{1}, std::size_t{5}, std::size_t{13}, std::size_t{33}}) {
+        INFO("chunks of " << chunk);
+        Captured c;
+        Framer framer = make_framer(Framer::Mode::delimited, 1000, c);
+        for (std::size_t at = 0; at < stream.size(); at += chunk) framer.feed(std::string_view(stream).substr(at, chunk));
+        CHECK(c.malformed == 1);
+        CHECK(c.keep_alives == 1);  // the blank line at the end, not the garbage line's end
+        CHECK(c.messages == std::vector<std::string>{R"({"x":1})"});
+    }
+}
+
 TEST_CASE("OAuth 1.0a: X's published signature example, reproduced byte for byte", "[streams][oauth]") {
     const oauth1::Params params = {
         {"status", "Hello Ladies + Gentlemen, a signed OAuth request!"},

@@ -1,0 +1,25 @@
+// What arrives from Redis: `matches` payloads (the fanout reads their qids) and query
+// registry events (the ingest follows them). Never a crash; a qid list comes back only
+// from a well-formed array of strings; an event is add (with its query) or remove.
+
+#include "common/protocol.h"
+#include "ingest/query_follower.h"
+
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+
+using namespace birdwatch;
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    static protocol::PayloadReader reader;
+    const std::string_view text(reinterpret_cast<const char*>(data), size);
+    for (const std::string& qid : reader.qids(text))
+        if (qid.size() > size) std::abort();
+    if (const auto update = parse_registry_event(text)) {
+        if (update->qid.size() > 64) std::abort();
+        if (update->kind != QueryUpdate::Kind::add && update->kind != QueryUpdate::Kind::remove) std::abort();
+        if (update->kind == QueryUpdate::Kind::remove && !update->text.empty()) std::abort();
+    }
+    return 0;
+}
