@@ -437,6 +437,12 @@ QueryParse parse_query(std::string_view text) {
     }
     ParsedQuery parsed;
     parsed.canonical = canonical_text(root);
+    // The canonical text is what the registry holds and every process parses again, so
+    // it must be within the limit too (quoting and grouping can make it longer).
+    if (const std::size_t chars = char_position(parsed.canonical, parsed.canonical.size()); chars > max_query_chars)
+        return error(fmt::format("the query is {} characters long once normalised, the limit is {}", chars,
+                                 max_query_chars),
+                     0);
     parsed.id = query_id(parsed.canonical);
     parsed.root = std::move(root);
     result.query = std::move(parsed);

@@ -3,6 +3,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <fstream>
+#include <iterator>
+
 using namespace birdwatch;
 
 namespace {
@@ -193,4 +196,30 @@ TEST_CASE("bad queries get a precise message and position", "[query]") {
     const QueryParse p = parse_query(many);
     CHECK_FALSE(p.query);
     CHECK(p.error.message == "the query has more than 64 terms (at position 246)");
+}
+
+TEST_CASE("a query whose canonical text would pass the length limit is refused, so every canonical text parses "
+          "back to itself (found by fuzz_query)",
+          "[query]") {
+    std::ifstream in(BIRDWATCH_SOURCE_DIR "/tests/fuzz/corpus/query/regression-canonical-too-long", std::ios::binary);
+    const std::string found((std::istreambuf_iterator<char>(in)), {});
+    REQUIRE(found.size() > 400);
+    const QueryParse parsed = parse_query(found);
+    REQUIRE_FALSE(parsed.query);
+    CHECK(parsed.error.message.find("once normalised, the limit is 512") != std::string::npos);
+    // Quoting makes a canonical text longer than its input ("a1%-b1" becomes "\"a1 b1\""):
+    // within the limit it parses back to itself, beyond it the query is refused.
+    const auto phrases = [](int n) {
+        std::string text;
+        for (int i = 0; i < n; ++i) text += "a" + std::to_string(i) + "%-b" + std::to_string(i) + " ";
+        return text;
+    };
+    const QueryParse within = parse_query(phrases(40));
+    REQUIRE(within.query);
+    CHECK(within.query->canonical.size() > phrases(40).size() - 1);
+    const QueryParse again = parse_query(within.query->canonical);
+    REQUIRE(again.query);
+    CHECK(again.query->canonical == within.query->canonical);
+    REQUIRE(phrases(55).size() <= 512);
+    CHECK_FALSE(parse_query(phrases(55)).query);
 }
