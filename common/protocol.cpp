@@ -4,10 +4,12 @@
 
 #include <simdjson.h>
 
+#include <charconv>
+
 namespace birdwatch::protocol {
 
 void append_tweet_payload(std::string& out, std::string_view tweet_json, std::span<const std::string> query_ids,
-                          std::int64_t ingest_us) {
+                          std::int64_t ingest_us, const StreamPosition& position) {
     out.append("{\"v\":");
     json_text::append_int(out, version);
     out.append(",\"type\":\"tweet\",\"qids\":[");
@@ -17,9 +19,29 @@ void append_tweet_payload(std::string& out, std::string_view tweet_json, std::sp
     }
     out.append("],\"ingest_us\":");
     json_text::append_int(out, ingest_us);
+    if (position.epoch != 0) {
+        out.append(",\"epoch\":");
+        json_text::append_int(out, position.epoch);
+        out.append(",\"seq\":");
+        json_text::append_int(out, static_cast<std::int64_t>(position.seq));
+    }
     out.append(",\"tweet\":");
     out.append(tweet_json);
     out.push_back('}');
+}
+
+StreamPosition read_position(std::string_view payload) {
+    // Our own fields come before "tweet"; nothing after it is looked at.
+    const std::string_view head = payload.substr(0, payload.find("\"tweet\":"));
+    const auto number = [&](std::string_view key, auto& value) {
+        const auto at = head.find(key);
+        if (at == std::string_view::npos) return false;
+        const char* begin = head.data() + at + key.size();
+        return std::from_chars(begin, head.data() + head.size(), value).ec == std::errc();
+    };
+    StreamPosition position;
+    if (!number("\"epoch\":", position.epoch) || !number("\"seq\":", position.seq) || position.epoch <= 0) return {};
+    return position;
 }
 
 namespace od = simdjson::ondemand;

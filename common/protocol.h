@@ -16,10 +16,21 @@ namespace birdwatch::protocol {
 inline constexpr int version = 1;
 inline constexpr const char* default_matches_channel = "matches";
 
-// {"v":1,"type":"tweet","qids":[..],"ingest_us":N,"tweet":{..}} around the tweet's
-// JSON object from append_tweet_json() (built once, also what the store keeps).
+// Where a payload stands in its channel's stream: `epoch` names one run of the ingest
+// (its start, epoch microseconds), `seq` counts that run's payloads on the channel from 1.
+// A reader that sees the epoch change or a seq skip knows it may have missed payloads.
+struct StreamPosition {
+    std::int64_t epoch = 0;  // 0: not given (payloads from tools), no gap detection
+    std::uint64_t seq = 0;
+};
+
+// {"v":1,"type":"tweet","qids":[..],"ingest_us":N,"epoch":E,"seq":S,"tweet":{..}} around
+// the tweet's JSON object from append_tweet_json() (built once, also what the store keeps).
 void append_tweet_payload(std::string& out, std::string_view tweet_json, std::span<const std::string> query_ids,
-                          std::int64_t ingest_us);  // epoch microseconds
+                          std::int64_t ingest_us,  // epoch microseconds
+                          const StreamPosition& position = {});
+// The payload's stream position (epoch 0 when it has none), read from its head.
+StreamPosition read_position(std::string_view payload);
 
 // Reads the "qids" member of a `matches` payload; the rest is never parsed.
 // One reader per thread (it keeps its parser's buffers).

@@ -147,8 +147,9 @@ std::variant<Request, Error> parse_request(std::string_view text, const Limits& 
     if (*type == "resume") {
         auto qid = fields.query_id("qid");
         const auto since = fields.tweet_id("since_id", true);
+        const auto before = fields.tweet_id("before_id", false);
         if (fields.error()) return *fields.error();
-        return Resume{std::move(*qid), *since};
+        return Resume{std::move(*qid), *since, *before};
     }
     if (*type == "get") {
         const auto id = fields.tweet_id("id", true);
@@ -227,8 +228,19 @@ std::string history_reply(std::string_view qid, const std::vector<std::string>& 
     return page_reply("history", qid, tweets, "next_before", next_before);
 }
 
-std::string resumed_reply(std::string_view qid, const std::vector<std::string>& tweets, std::uint64_t next_since) {
-    return page_reply("resumed", qid, tweets, "next_since", next_since);
+std::string resumed_reply(std::string_view qid, const std::vector<std::string>& tweets, std::uint64_t next_since,
+                          std::uint64_t before_id) {
+    std::string out = page_reply("resumed", qid, tweets, "next_since", next_since);
+    if (before_id != 0) {
+        out.pop_back();  // the closing brace
+        out += R"(,"before_id":")" + std::to_string(before_id) + "\"}";
+    }
+    return out;
+}
+
+std::string gap_notice(std::uint64_t after_id, std::uint64_t before_id) {
+    return R"({"v":1,"type":"gap","after_id":")" + std::to_string(after_id) + R"(","before_id":")" +
+           std::to_string(before_id) + "\"}";
 }
 
 std::string found_reply(std::uint64_t id, const std::optional<std::string>& tweet) {

@@ -32,6 +32,7 @@ struct History {
 struct Resume {
     std::string qid;
     std::uint64_t since_id = 0;
+    std::uint64_t before_id = 0;  // a gap's end (exclusive); 0: up to where live delivery began
 };
 struct Get {
     std::uint64_t id = 0;
@@ -70,7 +71,12 @@ std::string query_reply(std::string_view type, std::string_view qid, const std::
 // A null cursor means the walk reached the end; a page may hold fewer than `size`
 // tweets and still carry a cursor when its scan budget ran out.
 std::string history_reply(std::string_view qid, const std::vector<std::string>& tweets, std::uint64_t next_before);
-std::string resumed_reply(std::string_view qid, const std::vector<std::string>& tweets, std::uint64_t next_since);
+std::string resumed_reply(std::string_view qid, const std::vector<std::string>& tweets, std::uint64_t next_since,
+                          std::uint64_t before_id = 0);
+// The replica may have missed tweets with ids after `after_id` and before `before_id`
+// (Redis or the ingest went away and came back): every client resumes each of its
+// subscriptions with since_id = after_id and before_id.
+std::string gap_notice(std::uint64_t after_id, std::uint64_t before_id);
 // {"v":1,"type":"found","tweet":{..}} or {"v":1,"type":"not_found","id":".."}
 std::string found_reply(std::uint64_t id, const std::optional<std::string>& tweet);
 

@@ -3,6 +3,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/protocol.h"
+#include "fanout/client_protocol.h"
 
 #include <boost/asio/post.hpp>
 
@@ -41,6 +42,10 @@ Hub::Hub(MetricsRegistry& metrics, IoPool& loops, QueryAcquired on_acquired, Que
                                   "Payloads without a readable qids array, or spanning several lines (dropped)")),
       inbox_dropped_(metrics.counter("birdwatch_fanout_inbox_dropped_total",
                                      "Payloads dropped from a loop's full inbox (the loop fell behind Redis)")) {
+    for (const char* reason : {"resubscribed", "epoch", "sequence"})
+        gaps_[reason] = &metrics.counter("birdwatch_fanout_gaps_total",
+                                         "Gaps announced to clients (they resume the ids in between from the store)",
+                                         std::string("reason=\"") + reason + "\"");
     metrics.gauge_fn("birdwatch_fanout_inbox_payloads", "Payloads waiting in the loops' inboxes", [this] {
         std::size_t waiting = 0;
         for (auto& shard : shards_) {
@@ -135,15 +140,39 @@ void Hub::publish(std::string payload) {
         reader_->reject(payload, "no readable qids array");
         return;
     }
-    if (const auto at = payload.find(R"("tweet":{"id":")"); at != std::string::npos) {
-        const std::uint64_t id = std::strtoull(payload.c_str() + at + 15, nullptr, 10);
-        if (id > latest_tweet_id_.load(std::memory_order_relaxed)) latest_tweet_id_.store(id, std::memory_order_relaxed);
+    std::uint64_t id = 0;
+    if (const auto at = payload.find(R"("tweet":{"id":")"); at != std::string::npos)
+        id = std::strtoull(payload.c_str() + at + 15, nullptr, 10);
+    if (const protocol::StreamPosition position = protocol::read_position(payload); position.epoch != 0) {
+        if (last_position_.epoch != 0 && position.epoch != last_position_.epoch) note_gap("epoch");
+        else if (last_position_.epoch != 0 && position.seq != last_position_.seq + 1) note_gap("sequence");
+        last_position_ = position;
     }
+    if (gap_reason_ && id > gap_after_) {
+        // Announced before this tweet: the gap is the ids between the last one before it and this one.
+        if (gap_after_ > 0) {
+            gaps_[gap_reason_]->inc();
+            reader_->log->info("msg=\"gap: clients resume the ids in between\" reason={} after_id={} before_id={}",
+                               gap_reason_, gap_after_, id);
+            burst_.push_back({std::make_shared<const std::string>(client::gap_notice(gap_after_, id)), {}, true});
+        }
+        gap_reason_ = nullptr;
+    }
+    if (id > latest_tweet_id_.load(std::memory_order_relaxed)) latest_tweet_id_.store(id, std::memory_order_relaxed);
     if (const auto at = payload.find(R"("ingest_us":)"); at != std::string::npos)
         latency_.observe(static_cast<double>(now_epoch_us() - std::strtoll(payload.c_str() + at + 12, nullptr, 10)) / 1e6);
     burst_.push_back({std::make_shared<const std::string>(std::move(payload)), std::move(qids)});
     // A flood never ends its burst: keep latency and the burst's memory bounded.
     if (burst_.size() >= max_burst) end_of_burst();
+}
+
+void Hub::resubscribed() { note_gap("resubscribed"); }
+
+void Hub::note_gap(const char* reason) {
+    if (gap_reason_) return;  // one gap open at a time: it spans from the first cause on
+    gap_reason_ = reason;
+    gap_after_ = latest_tweet_id_.load(std::memory_order_relaxed);
+    reader_->log->info("msg=\"gap noticed\" reason={} after_id={}", reason, gap_after_);
 }
 
 void Hub::end_of_burst() {
@@ -186,7 +215,13 @@ void Hub::deliver_inbox(std::size_t loop) {
 // loop, so the lists are not changed while they are walked.
 void Hub::queue(Shard& shard, const Burst& burst) {
     auto& targets = shard.targets;
-    for (const auto& [frame, qids] : burst) {
+    for (const auto& [frame, qids, notice] : burst) {
+        if (notice) {
+            const Frame local(std::make_shared<Frame>(frame), frame.get());
+            for (auto& [key, member] : shard.members)
+                if (!member.qids.empty() && member.recipient->notice(local)) shard.touched.push_back(member.recipient);
+            continue;
+        }
         for (const auto& qid : qids) {
             const auto it = shard.by_query.find(qid);
             if (it != shard.by_query.end()) targets.insert(targets.end(), it->second.begin(), it->second.end());

@@ -10,6 +10,7 @@
 // this replica, without knowing who listens (the registry lease holder).
 
 #include "common/metrics.h"
+#include "common/protocol.h"
 #include "fanout/frame.h"
 #include "fanout/io_pool.h"
 
@@ -31,6 +32,9 @@ public:
     // hub from inside them (a recipient that fails leaves on a later turn of its loop).
     // Queues a frame; true when the recipient wants a flush() once the burst is queued.
     virtual bool deliver(const Frame& frame) = 0;
+    // A message every subscriber must get (a gap notice): queued with the replies, never
+    // dropped for being slow. True when the recipient wants a flush().
+    virtual bool notice(const Frame& frame) = 0;
     virtual void flush() = 0;
     virtual void close(unsigned short code) = 0;  // a WebSocket close code (1001 on shutdown)
 };
@@ -56,6 +60,12 @@ public:
     // end_of_burst(). Both from one thread (the subscriber's).
     void publish(std::string payload);
     void end_of_burst();
+    // The subscription to Redis was lost and is back (on the subscriber's thread too):
+    // whatever was published meanwhile never arrived. Payloads also carry their stream
+    // position, so a new ingest run (epoch) or a skipped seq is noticed the same way.
+    // Either way, with the next tweet every subscriber gets a gap notice naming the ids
+    // in between, and resumes them from the store.
+    void resubscribed();
     // From any thread: the same frame to every connected recipient (stats), or a close to all.
     void broadcast_all(const Frame& frame);
     void close_all(unsigned short code);
@@ -74,6 +84,7 @@ private:
     struct Routed {
         Frame frame;
         std::vector<std::string> qids;
+        bool notice = false;  // to every member with a subscription, whatever its qids
     };
     using Burst = std::vector<Routed>;
     // One per loop; only that loop's thread touches it. Members are map nodes, so
@@ -108,6 +119,12 @@ private:
     struct Reader;  // used by publish() only (one thread)
     std::unique_ptr<Reader> reader_;
     Burst burst_;   // publish() and end_of_burst() only
+    // Gap detection, on the subscriber's thread.
+    void note_gap(const char* reason);
+    protocol::StreamPosition last_position_;
+    const char* gap_reason_ = nullptr;  // a gap is open: announced with the next tweet
+    std::uint64_t gap_after_ = 0;       // the newest tweet id before it
+    std::unordered_map<std::string, Counter*> gaps_;  // by reason
 
     const std::size_t inbox_capacity_;
     std::atomic<std::size_t> connections_{0};

@@ -21,6 +21,7 @@
 
 #include <cstdlib>
 #include <iostream>
+#include <utility>
 
 using namespace birdwatch;
 using namespace std::chrono_literals;
@@ -45,7 +46,10 @@ int main(int argc, char** argv) {
         metrics, loops, [&](const std::string& qid, const std::string& query) { registrar.acquire(qid, query); },
         [&](const std::string& qid) { registrar.release(qid); }, config.hub_inbox_payloads);
     RedisSubscriber subscriber(
-        config.redis, config.channel, [&hub](std::string payload) { hub.publish(std::move(payload)); }, metrics, {},
+        config.redis, config.channel, [&hub](std::string payload) { hub.publish(std::move(payload)); }, metrics,
+        [&hub, first = true]() mutable {
+            if (!std::exchange(first, false)) hub.resubscribed();  // what was published meanwhile never came
+        },
         [&hub] { hub.end_of_burst(); });
     std::function<std::unique_ptr<TweetStore>()> open_store;
     if (config.store_kind != "none")

@@ -133,6 +133,18 @@ public:
         return true;
     }
 
+    bool notice(const Frame& frame) override {
+        if (closing_) return false;
+        if (!output_.push_reply(frame)) {
+            over_cap();
+            return false;
+        }
+        note_level();
+        if (flush_pending_) return false;
+        flush_pending_ = true;
+        return true;
+    }
+
     void flush() override {
         flush_pending_ = false;
         write();
@@ -302,9 +314,13 @@ private:
         if (!shared_.store) return no_store();
         const auto held = queries_.find(request.qid);
         if (held == queries_.end()) return not_subscribed(request.qid);
-        // A replica that had received nothing when the client subscribed bounds the walk now.
+        // Up to where live delivery began for this subscription (a replica that had received
+        // nothing when the client subscribed bounds the walk now), or to a gap's end.
         const std::uint64_t until = held->second.live_after ? held->second.live_after : shared_.hub.latest_tweet_id();
-        if (!shared_.store->resume(request.qid, held->second.canonical, request.since_id, until, store_reply()))
+        const std::uint64_t before = request.before_id ? request.before_id : until ? until + 1 : 0;
+        const std::uint64_t wait_for = request.before_id ? request.before_id : until;
+        if (!shared_.store->resume(request.qid, held->second.canonical, request.since_id, before, wait_for,
+                                   store_reply()))
             busy();
     }
 

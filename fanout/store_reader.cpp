@@ -54,19 +54,18 @@ bool StoreReader::submit(Request request) {
 bool StoreReader::history(const std::string& qid, const std::string& canonical, std::size_t size, std::uint64_t before,
                           Reply reply) {
     PageRequest page{PageRequest::Order::newest_first, std::min(size, options_.max_page), before, 0, options_.max_candidates};
-    return submit({Request::Kind::history, qid, canonical, page, 0, 0, {}, std::move(reply)});
+    return submit({Request::Kind::history, qid, canonical, page, 0, 0, 0, {}, std::move(reply)});
 }
 
 bool StoreReader::resume(const std::string& qid, const std::string& canonical, std::uint64_t since_id,
-                         std::uint64_t until, Reply reply) {
-    PageRequest page{PageRequest::Order::oldest_first, options_.max_page, until == 0 ? 0 : until + 1, since_id,
-                     options_.max_candidates};
-    return submit({Request::Kind::resume, qid, canonical, page, 0, until, Clock::now() + options_.catch_up_wait,
-                   std::move(reply)});
+                         std::uint64_t before_id, std::uint64_t wait_for, Reply reply) {
+    PageRequest page{PageRequest::Order::oldest_first, options_.max_page, before_id, since_id, options_.max_candidates};
+    return submit({Request::Kind::resume, qid, canonical, page, 0, wait_for, before_id,
+                   Clock::now() + options_.catch_up_wait, std::move(reply)});
 }
 
 bool StoreReader::get(std::uint64_t id, Reply reply) {
-    return submit({Request::Kind::get, {}, {}, {}, id, 0, {}, std::move(reply)});
+    return submit({Request::Kind::get, {}, {}, {}, id, 0, 0, {}, std::move(reply)});
 }
 
 void StoreReader::work() {
@@ -153,7 +152,7 @@ std::string StoreReader::serve(TweetStore& store, const Request& r) {
     unreadable_rows_.inc(page.skipped);
     if (page.next != 0 && page.tweets.size() < r.page.size) cut_short_.inc();
     if (r.kind == Request::Kind::history) return client::history_reply(r.qid, page.tweets, page.next);
-    return client::resumed_reply(r.qid, page.tweets, page.next);
+    return client::resumed_reply(r.qid, page.tweets, page.next, r.before_id);
 }
 
 }  // namespace birdwatch

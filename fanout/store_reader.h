@@ -45,16 +45,17 @@ public:
     // Newest first, ids below `before` (0: from the newest); reply type "history".
     bool history(const std::string& qid, const std::string& canonical, std::size_t size, std::uint64_t before,
                  Reply reply);
-    // Matches with ids above `since_id` and up to `until` (the newest tweet the replica
-    // had seen when the client subscribed: what came later reaches it live), oldest
-    // first, a page of max_page; reply type "resumed" with `next_since` while more may
-    // follow. The bound keeps the walk from chasing the live stream. The store lags the
-    // live stream by a batch, so a page waits (up to catch_up_wait) until the store
-    // holds `until`: then nothing the client missed can be missing from the store
-    // either. The request is set aside meanwhile and checked again every few
-    // milliseconds: no thread waits for it. `until` 0: no bound, no wait.
-    bool resume(const std::string& qid, const std::string& canonical, std::uint64_t since_id, std::uint64_t until,
-                Reply reply);
+    // Matches with ids above `since_id` and below `before_id` (the tweet after the newest
+    // the replica had seen when the client subscribed, as what came later reaches it
+    // live; or a gap's end), oldest first, a page of max_page; reply type "resumed" with
+    // `next_since` while more may follow. The bound keeps the walk from chasing the live
+    // stream. The store lags the live stream by a batch, so a page waits (up to
+    // catch_up_wait) until the store holds tweet `wait_for`: the ingest stores in order,
+    // so then nothing the client missed can be missing from the store either. The
+    // request is set aside meanwhile and checked again every few milliseconds: no thread
+    // waits for it. 0: no bound, no wait.
+    bool resume(const std::string& qid, const std::string& canonical, std::uint64_t since_id, std::uint64_t before_id,
+                std::uint64_t wait_for, Reply reply);
     // Reply {"type":"found"} or {"type":"not_found"}.
     bool get(std::uint64_t id, Reply reply);
     std::size_t max_page() const { return options_.max_page; }
@@ -66,7 +67,8 @@ private:
         std::string qid, canonical;
         PageRequest page;
         std::uint64_t id = 0;            // get
-        std::uint64_t caught_up_to = 0;  // resume
+        std::uint64_t caught_up_to = 0;  // resume: the tweet the store must hold first
+        std::uint64_t before_id = 0;     // resume: echoed, so the client pages with it
         Clock::time_point wait_until{};  // resume: how long it may wait for the store to catch up
         Reply reply;
     };

@@ -17,7 +17,7 @@ ConfigSpec ingest_config_spec() {
                   {"channel", "matches"}, {"firehose_channel", ""}}},
                 {"registry",
                  {{"queries_key", "birdwatch:queries"}, {"leases_key", "birdwatch:leases"},
-                  {"events_channel", "birdwatch:query-events"}, {"sweep_ms", 1000},
+                  {"events_channel", "birdwatch:query-events"}, {"sweep_ms", 1000}, {"snapshot_grace_ms", 60000},
                   {"initial_load_timeout_ms", 5000}}},
                 {"source",
                  {{"kind", "synthetic"},
@@ -110,6 +110,7 @@ IngestConfig to_ingest_config(const nlohmann::json& v) {
     c.follower.redis = c.publisher.redis;
     c.follower.keys = {reg["queries_key"], reg["leases_key"], reg["events_channel"]};
     c.follower.sweep_interval = std::chrono::milliseconds(std::max(10, reg["sweep_ms"].get<int>()));
+    c.pipeline.snapshot_grace = std::chrono::milliseconds(std::max(0, reg["snapshot_grace_ms"].get<int>()));
     c.initial_query_load = std::chrono::milliseconds(reg["initial_load_timeout_ms"].get<int>());
     c.publisher.batch_size = std::max<std::size_t>(1, v["publisher"]["batch_size"].get<std::size_t>());
     const auto& source = v["source"];

@@ -1,5 +1,6 @@
 #include "ingest/pipeline.h"
 
+#include "common/clock.h"
 #include "common/protocol.h"
 
 #include <fmt/format.h>
@@ -20,6 +21,7 @@ Pipeline::Pipeline(const PipelineOptions& options, BoundedChannel<StreamLine>& l
       out_(out),
       metrics_(metrics),
       log_(make_logger("pipeline")),
+      epoch_(now_epoch_us()),
       lines_total_(metrics.counter("birdwatch_ingest_lines_total", "Stream lines received from the source")),
       tweets_total_(metrics.counter("birdwatch_ingest_tweets_total", "Tweets parsed from the stream")),
       matched_total_(metrics.counter("birdwatch_ingest_tweets_matched_total", "Tweets that matched at least one query")),
@@ -71,25 +73,41 @@ void Pipeline::add_query(const std::string& qid, const std::string& text) {
 }
 
 void Pipeline::apply_query_updates() {
+    const auto now = std::chrono::steady_clock::now();
     while (auto update = queries_.try_pop()) {
         switch (update->kind) {
-            case QueryUpdate::Kind::add: add_query(update->qid, update->text); break;
-            case QueryUpdate::Kind::remove: percolator_.remove(update->qid); break;
+            case QueryUpdate::Kind::add:
+                absent_since_.erase(update->qid);
+                add_query(update->qid, update->text);
+                break;
+            case QueryUpdate::Kind::remove:
+                absent_since_.erase(update->qid);
+                percolator_.remove(update->qid);
+                break;
             case QueryUpdate::Kind::snapshot: {
-                // The snapshot is the whole truth: drop what it lacks, add what is new.
+                // The snapshot is the truth, except that what it lacks is kept for snapshot_grace.
                 std::unordered_set<std::string> live;
                 for (const auto& [qid, text] : update->live) live.insert(qid);
-                std::vector<std::string> stale;
                 percolator_.for_each_id([&](const std::string& qid) {
-                    if (!live.count(qid)) stale.push_back(qid);
+                    if (!live.count(qid)) absent_since_.try_emplace(qid, now);
                 });
-                for (const auto& qid : stale) percolator_.remove(qid);
-                for (const auto& [qid, text] : update->live) add_query(qid, text);
+                for (const auto& [qid, text] : update->live) {
+                    absent_since_.erase(qid);
+                    add_query(qid, text);
+                }
                 break;
             }
         }
-        live_queries_.set(static_cast<std::int64_t>(percolator_.size()));
     }
+    for (auto it = absent_since_.begin(); it != absent_since_.end();) {
+        if (now - it->second < options_.snapshot_grace) {
+            ++it;
+            continue;
+        }
+        percolator_.remove(it->first);
+        it = absent_since_.erase(it);
+    }
+    live_queries_.set(static_cast<std::int64_t>(percolator_.size()));
 }
 
 Counter& Pipeline::labelled(std::unordered_map<const char*, Counter*>& cache, const char* name, const char* help,
@@ -148,13 +166,17 @@ void Pipeline::handle(const StreamLine& line) {
             qids_.clear();
             for (const std::string* qid : matched_) qids_.push_back(*qid);
             std::sort(qids_.begin(), qids_.end());
-            std::string payload;
-            payload.reserve(tweet_json.size() + 64 + 20 * qids_.size());
-            protocol::append_tweet_payload(payload, tweet_json, qids_, line.received_us);
-            if (!options_.firehose_channel.empty()) accepted.publications.push_back({options_.firehose_channel, payload});
+            const auto payload = [&](std::uint64_t& seq) {
+                std::string out;
+                out.reserve(tweet_json.size() + 96 + 36 * qids_.size());
+                protocol::append_tweet_payload(out, tweet_json, qids_, line.received_us, {epoch_, ++seq});
+                return out;
+            };
+            if (!options_.firehose_channel.empty())
+                accepted.publications.push_back({options_.firehose_channel, payload(firehose_seq_)});
             if (!matched_.empty()) {
                 matched_total_.inc();
-                accepted.publications.push_back({options_.matches_channel, std::move(payload)});
+                accepted.publications.push_back({options_.matches_channel, payload(matches_seq_)});
             }
         }
         if (!out_.push(std::move(accepted))) return;

@@ -27,6 +27,10 @@ struct PipelineOptions {
     std::size_t max_line_bytes = 1 << 20;
     std::string matches_channel = "matches";
     std::string firehose_channel;  // empty: no firehose
+    // A query missing from a registry snapshot is matched this much longer: a Redis that
+    // restarted empty holds no queries until the fanouts lease theirs again, and tweets
+    // meanwhile must still match (removals the registry announces apply at once).
+    std::chrono::milliseconds snapshot_grace{60000};
 };
 
 class Pipeline {
@@ -60,6 +64,9 @@ private:
     TweetFeatures features_;
     std::vector<const std::string*> matched_;
     std::vector<std::string> qids_;
+    std::unordered_map<std::string, std::chrono::steady_clock::time_point> absent_since_;  // see snapshot_grace
+    const std::int64_t epoch_;  // this run's: payloads carry it with their seq per channel
+    std::uint64_t matches_seq_ = 0, firehose_seq_ = 0;
 
     Counter& lines_total_;
     Counter& tweets_total_;

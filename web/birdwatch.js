@@ -1,5 +1,6 @@
 // The birdwatch web client: one WebSocket to the replica that served this page,
-// one live search at a time, history paging, reconnect with resume (docs/protocol.md).
+// one live search at a time, history paging, reconnect with resume, gaps filled
+// (docs/protocol.md).
 (() => {
   const list = document.getElementById("tweets");
   const status = document.getElementById("status");
@@ -53,10 +54,13 @@
         say("live: " + m.query);
         if (resumed) send({ type: "resume", qid, since_id: newest });
         else send({ type: "history", qid, size: 20 });
+      } else if (m.type === "gap") {  // the replica may have missed tweets: fetch them from the store
+        if (qid) send({ type: "resume", qid, since_id: m.after_id, before_id: m.before_id });
       } else if (m.type === "history" || m.type === "resumed") {
         for (const t of m.tweets) render(t, m.type === "resumed");
         if (m.type === "history") { nextBefore = m.next_before; older.hidden = !nextBefore; }
-        else if (m.next_since) send({ type: "resume", qid, since_id: m.next_since });  // resumed in pages
+        else if (m.next_since)  // resumed in pages
+          send({ type: "resume", qid, since_id: m.next_since, ...(m.before_id ? { before_id: m.before_id } : {}) });
       } else if (m.type === "stats") {
         document.title = "birdwatch · " + m.users + " watching · " + m.tweets_per_second + " tweets/s";
       } else if (m.type === "error") {

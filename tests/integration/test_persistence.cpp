@@ -10,7 +10,10 @@
 #include "tests/support/store_books.h"
 #include "common/tweet_parser.h"
 
+#include "common/store/sqlite_store.h"
+
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 #include <sqlite3.h>
 
 #include <fstream>
@@ -151,6 +154,114 @@ TEST_CASE("SIGKILL while the store is blocked: every tweet a client received is 
     INFO(missing.size() << " of " << received.size() << " received tweets are not in the store");
     CHECK(missing.empty());
     CHECK(received.size() > before_block + 300 - 1);
+}
+
+TEST_CASE("clients that stay connected through a Redis restart and an ingest SIGKILL end with every stored match, "
+          "none twice (gap notices)",
+          "[persistence][hardening]") {
+    TempDir dir;
+    RedisServer redis(dir);
+    const std::string db = dir.file("ingest.db");
+    const unsigned short fanout_port = free_port();
+    const std::vector<std::string> ingest_flags = {"--source.synthetic.rate=400", "--source.synthetic.seed=33"};
+    ChildProcess ingest = start_ingest(dir, "ingest", redis.port(), ingest_flags);
+    REQUIRE(wait_until([&] { return std::ifstream(db).good(); }, 10s));
+    ChildProcess fanout = start_fanout(dir, "fanout", redis.port(), fanout_port,
+                                       {"--store.kind=sqlite", "--store.sqlite.path=" + db});
+    const std::string query = "the OR hoy OR heute";
+    struct Follower {  // the client logic docs/protocol.md asks for, and nothing more
+        std::unique_ptr<WsClient> ws;
+        std::string qid;
+        std::size_t read = 0, duplicates = 0;
+        std::set<std::uint64_t> got;
+    };
+    WsIo io;
+    std::vector<Follower> clients(10);
+    for (auto& c : clients) {
+        c.ws = std::make_unique<WsClient>(io);
+        REQUIRE(c.ws->connect(fanout_port));
+        c.qid = subscribe(*c.ws, query);
+    }
+    const auto pump = [&] {
+        for (auto& c : clients) {
+            const auto messages = c.ws->messages();
+            for (; c.read < messages.size(); ++c.read) {
+                const auto m = nlohmann::json::parse(messages[c.read]);
+                const auto record = [&](const nlohmann::json& tweet) {
+                    if (!c.got.insert(std::stoull(tweet["id"].get<std::string>())).second) ++c.duplicates;
+                };
+                if (m["type"] == "tweet") record(m["tweet"]);
+                if (m["type"] == "gap")
+                    c.ws->send(nlohmann::json{{"type", "resume"}, {"qid", c.qid}, {"since_id", m["after_id"]},
+                                              {"before_id", m["before_id"]}}.dump());
+                if (m["type"] == "resumed") {
+                    for (const auto& t : m["tweets"]) record(t);
+                    if (m["next_since"].is_string())
+                        c.ws->send(nlohmann::json{{"type", "resume"}, {"qid", c.qid}, {"since_id", m["next_since"]},
+                                                  {"before_id", m["before_id"]}}.dump());
+                }
+            }
+        }
+    };
+    const auto receive_more = [&](std::size_t n) {  // every client gets n more tweets
+        std::vector<std::size_t> before;
+        for (const auto& c : clients) before.push_back(c.got.size());
+        return wait_until([&] {
+            pump();
+            for (std::size_t i = 0; i < clients.size(); ++i)
+                if (clients[i].got.size() < before[i] + n) return false;
+            return true;
+        }, 20s);
+    };
+    REQUIRE(receive_more(20));
+    redis.kill();  // everything published meanwhile is lost to Pub/Sub
+    std::this_thread::sleep_for(2s);
+    redis.start();
+    REQUIRE(receive_more(40));
+    ingest.kill();  // SIGKILL: what it had spooled but not published is stored by the next run, never published
+    ingest = start_ingest(dir, "ingest", redis.port(), ingest_flags);
+    const auto gaps = [&](const std::string& reason) {
+        const std::string metrics = http_get(fanout_port, "/metrics").body;
+        const std::string series = "birdwatch_fanout_gaps_total{reason=\"" + reason + "\"} ";
+        const auto at = metrics.find(series);
+        return at == std::string::npos ? 0 : std::stoull(metrics.substr(at + series.size()));
+    };
+    REQUIRE(wait_until([&] {  // the new run publishes: a new epoch
+        pump();
+        return gaps("epoch") >= 1;
+    }, 20s));
+    REQUIRE(receive_more(20));
+    ingest.signal(SIGTERM);
+    INFO(ingest.log_tail());
+    REQUIRE(ingest.wait_exit(30s) == 0);
+    std::this_thread::sleep_for(3s);  // the last resumes are answered
+    pump();
+
+    SqliteStore store({db, true});
+    const ParsedQuery parsed = *parse_query(query).query;
+    std::vector<std::uint64_t> matching;
+    PageRequest page;
+    page.order = PageRequest::Order::oldest_first;
+    page.size = 1000;
+    page.max_candidates = 1000000;
+    while (true) {
+        StoreStatus status;
+        const HistoryPage got = store.history(parsed, page, status);
+        REQUIRE(status.ok());
+        for (const auto& t : got.tweets) matching.push_back(std::stoull(nlohmann::json::parse(t)["id"].get<std::string>()));
+        if (got.next == 0) break;
+        page.after = got.next;
+    }
+    CHECK(gaps("resubscribed") >= 1);  // Redis came back
+    INFO(fanout.log_tail(3000));
+    for (const auto& c : clients) {
+        std::size_t missing = 0;
+        for (std::uint64_t id : matching)
+            if (id >= *c.got.begin() && !c.got.count(id)) ++missing;
+        INFO(missing << " stored matches missing of " << matching.size());
+        CHECK(missing == 0);
+        CHECK(c.duplicates == 0);
+    }
 }
 
 TEST_CASE("SIGKILL mid-stream, restart: the store holds every tweet the ingest had accepted, once", "[persistence]") {

@@ -80,6 +80,10 @@ TEST_CASE("valid messages become typed requests with integer ids and sizes withi
     const Request resume = request_of(R"({"type":"resume","qid":")" + qid + R"(","since_id":"1500000000000000465"})");
     REQUIRE(std::holds_alternative<Resume>(resume));
     CHECK(std::get<Resume>(resume).since_id == 1500000000000000465ULL);
+    CHECK(std::get<Resume>(resume).before_id == 0);
+    const Request over_gap =
+        request_of(R"({"type":"resume","qid":")" + qid + R"(","since_id":"5","before_id":"1500000000000000465"})");
+    CHECK(std::get<Resume>(over_gap).before_id == 1500000000000000465ULL);
 
     CHECK(std::get<Get>(request_of(R"({"type":"get","id":"7"})")).id == 7);
     CHECK(std::get<Unsubscribe>(request_of(R"({"type":"unsubscribe","qid":")" + qid + R"("})")).qid == qid);
@@ -113,6 +117,7 @@ TEST_CASE("every field of every message: missing, mistyped, out of range or huge
         {{{"type", "resume"}, {"qid", qid}, {"since_id", "1"}}, "qid", plus(plus({nullptr}, bad_qids), not_a_string)},
         {{{"type", "resume"}, {"qid", qid}, {"since_id", "1"}}, "since_id",
          plus(plus({nullptr, ""}, bad_ids), not_a_string)},
+        {{{"type", "resume"}, {"qid", qid}, {"since_id", "1"}}, "before_id", plus(bad_ids, not_a_string)},
         {{{"type", "get"}, {"id", "1"}}, "id", plus(plus({nullptr, ""}, bad_ids), not_a_string)},
     };
     for (const auto& c : cases) {
@@ -150,5 +155,11 @@ TEST_CASE("replies: errors name their field, pages carry a cursor or null", "[ha
     CHECK(json::parse(history_reply(qid, {}, 0))["next_before"].is_null());
     CHECK(json::parse(resumed_reply(qid, {}, 9))["next_since"] == "9");
     CHECK(json::parse(resumed_reply(qid, {}, 0))["next_since"].is_null());
+    CHECK(!json::parse(resumed_reply(qid, {}, 0)).contains("before_id"));
+    CHECK(json::parse(resumed_reply(qid, {"{\"id\":\"6\"}"}, 6, 90))["before_id"] == "90");
+    const json gap = json::parse(gap_notice(12, 90));
+    CHECK(gap["type"] == "gap");
+    CHECK(gap["after_id"] == "12");
+    CHECK(gap["before_id"] == "90");
     CHECK(json::parse(found_reply(7, std::nullopt)) == json{{"v", 1}, {"type", "not_found"}, {"id", "7"}});
 }

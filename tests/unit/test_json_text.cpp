@@ -39,12 +39,18 @@ TEST_CASE("the matches payload carries every tweet field as docs/protocol.md def
     const std::vector<std::string> qids = {"q1", "q2"};
     std::string tweet_json;
     append_tweet_json(tweet_json, t);
-    protocol::append_tweet_payload(out, tweet_json, qids, 1700000000000123);
+    protocol::append_tweet_payload(out, tweet_json, qids, 1700000000000123, {1764500000000000, 7});
     const auto j = nlohmann::json::parse(out);
     CHECK(j["v"] == 1);
     CHECK(j["type"] == "tweet");
     CHECK(j["qids"] == nlohmann::json::array({"q1", "q2"}));
     CHECK(j["ingest_us"] == 1700000000000123);
+    CHECK(j["epoch"] == 1764500000000000);
+    CHECK(j["seq"] == 7);
+    const protocol::StreamPosition position = protocol::read_position(out);
+    CHECK(position.epoch == 1764500000000000);
+    CHECK(position.seq == 7);
+    CHECK(protocol::read_position(R"({"qids":[],"tweet":{"epoch":5,"seq":6}})").epoch == 0);  // only the head counts
     const auto& tw = j["tweet"];
     CHECK(tw["id"] == "1500000000000000123");
     CHECK(tw["text"] == t.text);
