@@ -221,10 +221,7 @@ TEST_CASE("clients that stay connected through a Redis restart and an ingest SIG
     ingest.kill();  // SIGKILL: what it had spooled but not published is stored by the next run, never published
     ingest = start_ingest(dir, "ingest", redis.port(), ingest_flags);
     const auto gaps = [&](const std::string& reason) {
-        const std::string metrics = http_get(fanout_port, "/metrics").body;
-        const std::string series = "birdwatch_fanout_gaps_total{reason=\"" + reason + "\"} ";
-        const auto at = metrics.find(series);
-        return at == std::string::npos ? 0 : std::stoull(metrics.substr(at + series.size()));
+        return metric(fanout_port, "birdwatch_fanout_gaps_total{reason=\"" + reason + "\"}");
     };
     REQUIRE(wait_until([&] {  // the new run publishes: a new epoch
         pump();

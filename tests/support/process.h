@@ -68,7 +68,7 @@ struct HttpReply {
     std::string body;
 };
 HttpReply http_get(unsigned short port, const std::string& path);
-// One unlabelled series from a daemon's /metrics (0 when absent).
+// One series from a daemon's /metrics, labels included as rendered (0 when absent).
 std::uint64_t metric(unsigned short port, const std::string& series);
 
 // Polls `predicate` every 10 ms until it holds or `timeout` passes.
