@@ -30,6 +30,34 @@ void append_tweet_payload(std::string& out, std::string_view tweet_json, std::sp
     out.push_back('}');
 }
 
+namespace {
+constexpr std::string_view delete_head = R"({"v":1,"type":"delete","id":")";
+}
+
+void append_delete_payload(std::string& out, std::string_view tweet_id, const StreamPosition& position) {
+    out.append(delete_head);
+    out.append(tweet_id);  // decimal digits: checked by the caller, nothing to escape
+    out.push_back('"');
+    if (position.epoch != 0) {
+        out.append(",\"epoch\":");
+        json_text::append_int(out, position.epoch);
+        out.append(",\"seq\":");
+        json_text::append_int(out, static_cast<std::int64_t>(position.seq));
+    }
+    out.push_back('}');
+}
+
+std::string_view deleted_id(std::string_view payload) {
+    if (!payload.starts_with(delete_head)) return {};
+    payload.remove_prefix(delete_head.size());
+    const std::size_t end = payload.find('"');
+    if (end == std::string_view::npos || end == 0 || end > 20) return {};
+    const std::string_view id = payload.substr(0, end);
+    for (const char c : id)
+        if (c < '0' || c > '9') return {};
+    return id;
+}
+
 StreamPosition read_position(std::string_view payload) {
     // Our own fields come before "tweet"; nothing after it is looked at.
     const std::string_view head = payload.substr(0, payload.find("\"tweet\":"));

@@ -29,6 +29,11 @@ struct StreamPosition {
 void append_tweet_payload(std::string& out, std::string_view tweet_json, std::span<const std::string> query_ids,
                           std::int64_t ingest_us,  // epoch microseconds
                           const StreamPosition& position = {});
+// {"v":1,"type":"delete","id":"<tweet id>","epoch":E,"seq":S}: the tweet was deleted at its
+// source; whoever shows it must stop (X's developer terms).
+void append_delete_payload(std::string& out, std::string_view tweet_id, const StreamPosition& position = {});
+// The deleted tweet's id when `payload` is a delete payload, else empty.
+std::string_view deleted_id(std::string_view payload);
 // The payload's stream position (epoch 0 when it has none), read from its head.
 StreamPosition read_position(std::string_view payload);
 

@@ -46,7 +46,33 @@ void append_string_array(std::string& out, const std::vector<std::string>& value
     out.push_back(']');
 }
 
+void append_user_names(std::string& out, const std::string& screen_name, const std::string& name) {
+    out.append("{\"screen_name\":");
+    json_text::append_string(out, screen_name);
+    out.append(",\"name\":");
+    json_text::append_string(out, name);
+    out.push_back('}');
+}
+
+std::vector<std::string> joined(const std::vector<std::string>& own, const std::vector<std::string>* quoted) {
+    std::vector<std::string> all = own;
+    if (quoted) all.insert(all.end(), quoted->begin(), quoted->end());
+    return all;
+}
+
 }  // namespace
+
+std::vector<std::string> searchable_hashtags(const Tweet& t) {
+    return joined(t.hashtags, t.quoted ? &t.quoted->hashtags : nullptr);
+}
+
+std::vector<std::string> searchable_mentions(const Tweet& t) {
+    return joined(t.mentions, t.quoted ? &t.quoted->mentions : nullptr);
+}
+
+bool searchable_has_links(const Tweet& t) {
+    return !t.urls.empty() || t.has_media || (t.quoted && (!t.quoted->urls.empty() || t.quoted->has_media));
+}
 
 void append_tweet_json(std::string& out, const Tweet& t) {
     out.append("{\"id\":");
@@ -80,13 +106,38 @@ void append_tweet_json(std::string& out, const Tweet& t) {
     append_string_array(out, t.urls);
     out.append(",\"retweet_of\":");
     append_string_or_null(out, t.retweet_of);
+    out.append(",\"retweet_of_user\":");
+    append_string_or_null(out, t.retweet_of_user);
     out.append(",\"in_reply_to\":");
     append_string_or_null(out, t.in_reply_to);
     out.append(",\"in_reply_to_user\":");
     append_string_or_null(out, t.in_reply_to_user);
     out.append(",\"has_media\":");
     out.append(t.has_media ? "true" : "false");
-    out.push_back('}');
+    out.append(",\"quoted\":");
+    if (!t.quoted) {
+        out.append("null}");
+        return;
+    }
+    const QuotedPost& q = *t.quoted;
+    out.append("{\"id\":");
+    json_text::append_string(out, q.id);
+    out.append(",\"text\":");
+    json_text::append_string(out, q.text);
+    out.append(",\"user\":");
+    append_user_names(out, q.screen_name, q.name);
+    out.push_back(',');
+    append_key(out, "hashtags");
+    append_string_array(out, q.hashtags);
+    out.push_back(',');
+    append_key(out, "mentions");
+    append_string_array(out, q.mentions);
+    out.push_back(',');
+    append_key(out, "urls");
+    append_string_array(out, q.urls);
+    out.append(",\"has_media\":");
+    out.append(q.has_media ? "true" : "false");
+    out.append("}}");
 }
 
 }  // namespace birdwatch

@@ -2,6 +2,7 @@
 // The one compact tweet value every component shares, whatever API it came from.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,18 @@ struct TweetUser {
     bool operator==(const TweetUser&) const = default;
 };
 
+// The Post a Quote Tweet quotes, as shown with it and matched with it.
+struct QuotedPost {
+    std::string id;
+    std::string text;
+    std::string screen_name;
+    std::string name;
+    std::vector<std::string> hashtags, mentions, urls;
+    bool has_media = false;
+
+    bool operator==(const QuotedPost&) const = default;
+};
+
 struct Tweet {
     std::string id;          // decimal id_str: tweet ids exceed 2^53
     std::string text;        // full text when the API sent an extended/long form
@@ -27,12 +40,26 @@ struct Tweet {
     std::vector<std::string> mentions;  // screen names without '@'
     std::vector<std::string> urls;      // expanded where known
     std::string retweet_of;             // id of the retweeted tweet, empty if none
+    std::string retweet_of_user;        // its author's screen name (a Retweet's text is the original's)
     std::string in_reply_to;            // id of the tweet replied to, empty if none
     std::string in_reply_to_user;       // screen name replied to, empty if none or unknown
     bool has_media = false;
+    std::optional<QuotedPost> quoted;   // a Quote Tweet's quoted Post
 
     bool operator==(const Tweet&) const = default;
 };
+
+// What live search matches a tweet on, in one place for the percolator and both
+// stores. X matches a Quote Tweet on the quoted Post's keywords, hashtags, mentions
+// and links as well as its own; has:links counts links and media.
+template <typename Visit>
+void for_each_searchable_text(const Tweet& tweet, Visit&& visit) {
+    visit(tweet.text);
+    if (tweet.quoted) visit(tweet.quoted->text);
+}
+std::vector<std::string> searchable_hashtags(const Tweet& tweet);
+std::vector<std::string> searchable_mentions(const Tweet& tweet);
+bool searchable_has_links(const Tweet& tweet);
 
 // Formats epoch milliseconds as ISO 8601 UTC with milliseconds: 2015-11-05T05:05:39.000Z.
 std::string format_iso8601_ms(std::int64_t epoch_ms);

@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <ctime>
@@ -201,10 +202,58 @@ std::int64_t snowflake_time_ms(const std::string& id) {
     return static_cast<std::int64_t>(value >> 22) + 1288834974657LL;
 }
 
+// The API escapes &, < and > in tweet text as HTML entities; they are undone once, on
+// ingest (our own published form, read back from the spool and stores, is not escaped).
+void unescape_html(std::string& text) {
+    if (text.find('&') == std::string::npos) return;
+    std::string out;
+    out.reserve(text.size());
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const std::string_view rest = std::string_view(text).substr(i);
+        if (rest.starts_with("&amp;")) { out += '&'; i += 4; }
+        else if (rest.starts_with("&lt;")) { out += '<'; i += 3; }
+        else if (rest.starts_with("&gt;")) { out += '>'; i += 3; }
+        else out += text[i];
+    }
+    text = std::move(out);
+}
+
+void add_missing(std::vector<std::string>& to, const std::vector<std::string>& from) {
+    for (const auto& value : from)
+        if (std::find(to.begin(), to.end(), value) == to.end()) to.push_back(value);
+}
+
+// X matches and shows a Retweet by the retweeted Post: its full text and entities (the
+// wrapper's are a truncated "RT @x: ..."), under the Retweet's own id, author and time.
+void take_retweeted(Tweet& retweet, Tweet original) {
+    if (!original.text.empty()) retweet.text = std::move(original.text);
+    add_missing(original.hashtags, retweet.hashtags);
+    add_missing(original.mentions, retweet.mentions);
+    add_missing(original.urls, retweet.urls);
+    retweet.hashtags = std::move(original.hashtags);
+    retweet.mentions = std::move(original.mentions);
+    retweet.urls = std::move(original.urls);
+    retweet.has_media = retweet.has_media || original.has_media;
+    retweet.retweet_of = std::move(original.id);
+    retweet.retweet_of_user = std::move(original.user.screen_name);
+    if (!retweet.quoted) retweet.quoted = std::move(original.quoted);
+}
+
+QuotedPost quoted_post(Tweet quoted) {
+    return {std::move(quoted.id),         std::move(quoted.text),     std::move(quoted.user.screen_name),
+            std::move(quoted.user.name),  std::move(quoted.hashtags), std::move(quoted.mentions),
+            std::move(quoted.urls),       quoted.has_media};
+}
+
+// Retweets and quotes nest tweet objects; deeper nesting than a retweeted quote is ignored.
+constexpr int max_nested_tweets = 2;
+
 // Collects one tweet object's fields (v1.1 or v2) in a single pass; finish() resolves
 // which text and entities win, since their order in the object is not fixed.
 class TweetFields {
 public:
+    explicit TweetFields(int depth = 0) : depth_(depth) {}
+
     error_code on_field(std::string_view key, od::value v) {
         if (key == "id_str") { seen_tweet_key_ = true; return read_id(v, tweet_.id); }
         if (key == "id") {
@@ -221,7 +270,9 @@ public:
         if (key == "entities") return read_entities(v, entities_);
         if (key == "extended_entities") return read_media(v);
         if (key == "extended_tweet" || key == "note_tweet") return read_long_form(v);
-        if (key == "retweeted_status") return read_nested_id(v, tweet_.retweet_of);
+        if (key == "retweeted_status") return read_nested(v, retweeted_);
+        if (key == "quoted_status" || key == "quoted") return read_nested(v, quoted_);
+        if (key == "retweet_of_user") return read_string(v, tweet_.retweet_of_user);
         if (key == "in_reply_to_status_id_str") return read_id(v, tweet_.in_reply_to);
         if (key == "in_reply_to_status_id" && tweet_.in_reply_to.empty()) return read_id(v, tweet_.in_reply_to);
         if (key == "in_reply_to_screen_name") return read_string(v, tweet_.in_reply_to_user);
@@ -232,8 +283,12 @@ public:
         if (key == "retweet_of") return read_id(v, tweet_.retweet_of);
         if (key == "in_reply_to") return read_id(v, tweet_.in_reply_to);
         if (key == "in_reply_to_user") return read_string(v, tweet_.in_reply_to_user);
-        if (key == "has_media") return read_bool(v, has_media_);
+        if (key == "has_media") {
+            own_form_ = true;  // only our published form has it (and its text is not escaped)
+            return read_bool(v, has_media_);
+        }
         if (key == "attachments") return read_attachments(v);
+        if (key == "delete") return read_deletion(v);
         return simdjson::SUCCESS;
     }
 
@@ -242,6 +297,8 @@ public:
     bool has_user() const { return has_user_; }
     const std::string& author_id() const { return author_id_; }
     const std::string& reply_user_id() const { return reply_user_id_; }
+    const std::string& quoted_id() const { return quoted_id_; }
+    const std::string& deleted_id() const { return deleted_id_; }
 
     Tweet finish() {
         if (!long_text_.empty())
@@ -250,6 +307,7 @@ public:
             tweet_.text = std::move(full_text_);
         else
             tweet_.text = std::move(text_);
+        if (!own_form_) unescape_html(tweet_.text);
         Entities& chosen = long_entities_.present ? long_entities_ : entities_;
         tweet_.hashtags = std::move(chosen.hashtags);
         tweet_.mentions = std::move(chosen.mentions);
@@ -259,6 +317,8 @@ public:
         const std::int64_t parsed = parse_twitter_time(created_at_);
         tweet_.created_at_ms = timestamp_ms_ > 0 ? timestamp_ms_ : parsed >= 0 ? parsed : snowflake_time_ms(tweet_.id);
         if (tweet_.user.id.empty()) tweet_.user.id = author_id_;
+        if (quoted_) tweet_.quoted = quoted_post(std::move(*quoted_));
+        if (retweeted_) take_retweeted(tweet_, std::move(*retweeted_));
         return std::move(tweet_);
     }
 
@@ -279,14 +339,26 @@ private:
         return err;
     }
 
-    static error_code read_nested_id(od::value v, std::string& out) {
-        std::string id_str, id;
-        auto err = for_each_field(v, [&](std::string_view k, od::value m) -> error_code {
-            if (k == "id_str") return read_id(m, id_str);
-            if (k == "id") return read_id(m, id);
-            return simdjson::SUCCESS;
+    // v1.1 {"delete":{"status":{"id_str":..}}}; v2 compliance {"delete":{"tweet":{"id":..}}}
+    error_code read_deletion(od::value v) {
+        return for_each_field(v, [&](std::string_view k, od::value m) -> error_code {
+            if (k != "status" && k != "tweet") return simdjson::SUCCESS;
+            std::string id_str, id;
+            auto err = for_each_field(m, [&](std::string_view f, od::value x) -> error_code {
+                if (f == "id_str") return read_id(x, id_str);
+                if (f == "id") return read_id(x, id);
+                return simdjson::SUCCESS;
+            });
+            deleted_id_ = id_str.empty() ? std::move(id) : std::move(id_str);
+            return err;
         });
-        out = id_str.empty() ? std::move(id) : std::move(id_str);
+    }
+
+    error_code read_nested(od::value v, std::optional<Tweet>& out) {
+        if (depth_ >= max_nested_tweets) return simdjson::SUCCESS;
+        TweetFields nested(depth_ + 1);
+        auto err = for_each_field(v, [&](std::string_view k, od::value m) { return nested.on_field(k, m); });
+        if (!err && nested.has_id()) out = nested.finish();
         return err;
     }
 
@@ -300,6 +372,7 @@ private:
             });
             if (type == "retweeted") tweet_.retweet_of = id;
             if (type == "replied_to") tweet_.in_reply_to = id;
+            if (type == "quoted") quoted_id_ = id;
             return err;
         });
     }
@@ -341,13 +414,16 @@ private:
         });
     }
 
+    const int depth_;
     Tweet tweet_;
-    std::string text_, full_text_, long_text_, created_at_, author_id_, reply_user_id_;
+    std::optional<Tweet> retweeted_, quoted_;  // v1.1 nests them; v2 refers to includes.tweets
+    std::string text_, full_text_, long_text_, created_at_, author_id_, reply_user_id_, quoted_id_, deleted_id_;
     std::int64_t timestamp_ms_ = 0;
     Entities entities_, long_entities_;
     bool has_media_ = false;
     bool has_user_ = false;
     bool seen_tweet_key_ = false;
+    bool own_form_ = false;
 };
 
 }  // namespace
@@ -404,6 +480,7 @@ ParseOutcome TweetParser::parse(std::string_view line, std::vector<Tweet>& out) 
     TweetFields single;
     std::vector<TweetFields> envelope;  // v2 "data": one object, or an array of them (a page)
     std::vector<TweetUser> users;       // v2 includes.users
+    std::vector<Tweet> included;        // v2 includes.tweets: the Posts retweeted, quoted, replied to
     bool has_data = false, has_errors = false;
     const char* control = nullptr;
 
@@ -425,8 +502,16 @@ ParseOutcome TweetParser::parse(std::string_view line, std::vector<Tweet>& out) 
         }
         if (key == "includes") {
             return for_each_field(v, [&](std::string_view k, od::value m) -> error_code {
-                if (k != "users") return simdjson::SUCCESS;
-                return for_each_element(m, [&](od::value u) { return read_user(u, users.emplace_back()); });
+                if (k == "users")
+                    return for_each_element(m, [&](od::value u) { return read_user(u, users.emplace_back()); });
+                if (k == "tweets")
+                    return for_each_element(m, [&](od::value t) {
+                        TweetFields fields(max_nested_tweets);
+                        auto e = for_each_field(t, [&](std::string_view tk, od::value tv) { return fields.on_field(tk, tv); });
+                        if (!e && fields.has_id()) included.push_back(fields.finish());
+                        return e;
+                    });
+                return simdjson::SUCCESS;
             });
         }
         if (key == "errors") { has_errors = true; return simdjson::SUCCESS; }
@@ -437,6 +522,14 @@ ParseOutcome TweetParser::parse(std::string_view line, std::vector<Tweet>& out) 
     if (err) return {ParseOutcome::Kind::malformed, simdjson::error_message(err)};
 
     if (has_data) {
+        for (Tweet& tweet : included)
+            for (const TweetUser& user : users)
+                if (user.id == tweet.user.id) tweet.user = user;
+        const auto included_tweet = [&](const std::string& id) -> const Tweet* {
+            for (const Tweet& tweet : included)
+                if (!id.empty() && tweet.id == id) return &tweet;
+            return nullptr;
+        };
         std::size_t added = 0;
         for (TweetFields& fields : envelope) {
             if (!fields.has_id()) continue;
@@ -446,13 +539,21 @@ ParseOutcome TweetParser::parse(std::string_view line, std::vector<Tweet>& out) 
                 if (tweet.in_reply_to_user.empty() && user.id == fields.reply_user_id())
                     tweet.in_reply_to_user = user.screen_name;
             }
+            if (const Tweet* quoted = included_tweet(fields.quoted_id()); quoted && !tweet.quoted)
+                tweet.quoted = quoted_post(*quoted);
+            if (const Tweet* original = included_tweet(tweet.retweet_of); original && tweet.retweet_of_user.empty())
+                take_retweeted(tweet, *original);
             out.push_back(std::move(tweet));
             ++added;
         }
-        if (added == 0) return {ParseOutcome::Kind::malformed, "v2 \"data\" without a tweet id"};
+        if (added == 0) {
+            for (const TweetFields& fields : envelope)
+                if (!fields.deleted_id().empty()) return {ParseOutcome::Kind::control, "delete", fields.deleted_id()};
+            return {ParseOutcome::Kind::malformed, "v2 \"data\" without a tweet id"};
+        }
         return {ParseOutcome::Kind::tweets, ""};
     }
-    if (control && !single.has_id()) return {ParseOutcome::Kind::control, control};
+    if (control && !single.has_id()) return {ParseOutcome::Kind::control, control, single.deleted_id()};
     if (has_errors && !single.has_id()) return {ParseOutcome::Kind::control, "error"};
     if (!single.has_id())
         return {ParseOutcome::Kind::malformed, single.seen_tweet_key() ? "tweet id is empty" : "no tweet id"};

@@ -7,6 +7,7 @@
 #include "common/tweet.h"
 
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -14,10 +15,14 @@ namespace birdwatch {
 
 struct ParseOutcome {
     enum class Kind { tweets, control, blank, malformed };
+    ParseOutcome(Kind kind_ = Kind::malformed, const char* detail_ = "", std::string deleted = {})
+        : kind(kind_), detail(detail_), deleted_id(std::move(deleted)) {}
     Kind kind = Kind::malformed;
     // control: the message kind ("delete", "limit", "warning", "disconnect", "error", ...);
     // malformed: why. Always a static string.
     const char* detail = "";
+    // control "delete" (v1.1 delete notice, v2 compliance delete event): the deleted tweet's id.
+    std::string deleted_id;
 };
 
 class TweetParser {

@@ -40,6 +40,7 @@ Hub::Hub(MetricsRegistry& metrics, IoPool& loops, QueryAcquired on_acquired, Que
                                  "From the ingest receiving a tweet to this replica handing it to its loops")),
       unreadable_(metrics.counter("birdwatch_fanout_payloads_unreadable_total",
                                   "Payloads without a readable qids array, or spanning several lines (dropped)")),
+      deletions_(metrics.counter("birdwatch_fanout_deletions_total", "Delete notices passed to the clients")),
       inbox_dropped_(metrics.counter("birdwatch_fanout_inbox_dropped_total",
                                      "Payloads dropped from a loop's full inbox (the loop fell behind Redis)")) {
     for (const char* reason : {"resubscribed", "epoch", "sequence"})
@@ -134,20 +135,27 @@ void Hub::publish(std::string payload) {
         reader_->reject(payload, "payload spans several lines");
         return;
     }
-    auto qids = reader_->payload.qids(payload);
-    if (qids.empty()) {
+    const bool deletion = !protocol::deleted_id(payload).empty();
+    auto qids = deletion ? std::vector<std::string>{} : reader_->payload.qids(payload);
+    if (!deletion && qids.empty()) {
         unreadable_.inc();
         reader_->reject(payload, "no readable qids array");
         return;
     }
-    std::uint64_t id = 0;
-    if (const auto at = payload.find(R"("tweet":{"id":")"); at != std::string::npos)
-        id = std::strtoull(payload.c_str() + at + 15, nullptr, 10);
     if (const protocol::StreamPosition position = protocol::read_position(payload); position.epoch != 0) {
         if (last_position_.epoch != 0 && position.epoch != last_position_.epoch) note_gap("epoch");
         else if (last_position_.epoch != 0 && position.seq != last_position_.seq + 1) note_gap("sequence");
         last_position_ = position;
     }
+    if (deletion) {  // any client may hold the tweet (live or from history): every subscriber hears of it
+        deletions_.inc();
+        burst_.push_back({std::make_shared<const std::string>(std::move(payload)), {}, true});
+        if (burst_.size() >= max_burst) end_of_burst();
+        return;
+    }
+    std::uint64_t id = 0;
+    if (const auto at = payload.find(R"("tweet":{"id":")"); at != std::string::npos)
+        id = std::strtoull(payload.c_str() + at + 15, nullptr, 10);
     if (gap_reason_ && id > gap_after_) {
         // Announced before this tweet: the gap is the ids between the last one before it and this one.
         if (gap_after_ > 0) {

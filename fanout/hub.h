@@ -132,6 +132,7 @@ private:
     Counter& payloads_;
     Histogram& latency_;
     Counter& unreadable_;
+    Counter& deletions_;
     Counter& inbox_dropped_;
 };
 

@@ -28,7 +28,7 @@ ConfigSpec ingest_config_spec() {
                     {"consumer_secret", ""}, {"token", ""}, {"token_secret", ""},
                     {"rules", nlohmann::json::array()}, {"track", ""}, {"follow", ""}, {"locations", ""},
                     {"language", ""}, {"delimited", false}, {"stall_timeout_ms", 90000}}}}},
-                {"pipeline", {{"queue_capacity", 10000}, {"max_line_bytes", 1048576}}},
+                {"pipeline", {{"queue_capacity", 10000}, {"max_line_bytes", 1048576}, {"recent_ids", 200000}}},
                 {"publisher", {{"batch_size", 256}}},
                 {"store",
                  {{"kind", "sqlite"},
@@ -149,6 +149,7 @@ IngestConfig to_ingest_config(const nlohmann::json& v) {
     c.retention_max_age_ms = store["retention"]["max_age_hours"].get<std::int64_t>() * 3600000;
     c.retention_max_rows = store["retention"]["max_rows"];
     c.pipeline.max_line_bytes = v["pipeline"]["max_line_bytes"];
+    c.pipeline.recent_ids = std::min<std::size_t>(v["pipeline"]["recent_ids"].get<std::size_t>(), 10000000);
     return c;
 }
 

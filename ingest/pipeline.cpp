@@ -21,6 +21,7 @@ Pipeline::Pipeline(const PipelineOptions& options, BoundedChannel<StreamLine>& l
       out_(out),
       metrics_(metrics),
       log_(make_logger("pipeline")),
+      recent_(options.recent_ids),
       epoch_(now_epoch_us()),
       lines_total_(metrics.counter("birdwatch_ingest_lines_total", "Stream lines received from the source")),
       tweets_total_(metrics.counter("birdwatch_ingest_tweets_total", "Tweets parsed from the stream")),
@@ -30,6 +31,10 @@ Pipeline::Pipeline(const PipelineOptions& options, BoundedChannel<StreamLine>& l
                                  R"(reason="oversized")")),
       rejected_queries_(metrics.counter("birdwatch_ingest_queries_rejected_total",
                                         "Registry queries that did not parse (registered by another version?)")),
+      repeats_(metrics.counter("birdwatch_ingest_repeats_total",
+                               "Tweets whose id the pipeline had just handled (stream repeats): dropped")),
+      deletions_(metrics.counter("birdwatch_ingest_deletions_total",
+                                 "Delete notices passed on to the store and the fanouts")),
       live_queries_(metrics.gauge("birdwatch_ingest_live_queries", "Queries the percolator matches against")),
       lag_ms_(metrics.gauge("birdwatch_ingest_lag_ms",
                             "How far behind the stream the pipeline is: receipt time minus creation time of the "
@@ -37,6 +42,8 @@ Pipeline::Pipeline(const PipelineOptions& options, BoundedChannel<StreamLine>& l
       guard_("pipeline", metrics) {
     metrics.gauge_fn("birdwatch_ingest_queue_depth", "Lines waiting for the pipeline",
                      [this] { return static_cast<double>(lines_.size()); });
+    metrics.gauge_fn("birdwatch_ingest_recent_ids", "Tweet ids remembered to drop repeats (bounded by recent_ids)",
+                     [this] { return static_cast<double>(recent_size_.load(std::memory_order_relaxed)); });
 }
 
 Pipeline::~Pipeline() { join(); }
@@ -51,8 +58,10 @@ void Pipeline::run() {
     while (true) {
         apply_query_updates();
         auto line = lines_.pop_for(100ms);  // bounded wait, so query updates apply while the stream is quiet
-        if (line)
+        if (line) {
+            apply_query_updates();  // a query that arrived while we waited applies to this line
             guard_.attempt("stream line", [&] { handle(*line); });
+        }
         else if (lines_.closed_and_drained())
             break;
     }
@@ -140,6 +149,7 @@ void Pipeline::handle(const StreamLine& line) {
             if (first_.first(std::string("control:") + outcome.detail))
                 log_->info("msg=\"control message (first of its kind)\" kind={} line={}", outcome.detail,
                            logfmt(line.bytes.substr(0, 200)));
+            if (!outcome.deleted_id.empty()) handle_deletion(outcome.deleted_id);
             return;
         case ParseOutcome::Kind::malformed:
             labelled(skip_counters_, "birdwatch_ingest_skipped_lines_total", "Lines skipped as unusable", "reason",
@@ -154,6 +164,11 @@ void Pipeline::handle(const StreamLine& line) {
     }
     for (const Tweet& tweet : tweets_) {
         tweets_total_.inc();
+        if (recent_.seen_before(tweet.id)) {
+            repeats_.inc();
+            continue;
+        }
+        recent_size_.store(recent_.size(), std::memory_order_relaxed);
         if (tweet.created_at_ms > 0) lag_ms_.set(line.received_us / 1000 - tweet.created_at_ms);
         extract_features(tweet, features_);
         matched_.clear();
@@ -181,6 +196,21 @@ void Pipeline::handle(const StreamLine& line) {
         }
         if (!out_.push(std::move(accepted))) return;
     }
+}
+
+// Stored, then published to every fanout, in order with the tweets around it.
+void Pipeline::handle_deletion(const std::string& id) {
+    const bool decimal = !id.empty() && id.size() <= 19 && id.find_first_not_of("0123456789") == std::string::npos;
+    if (!decimal) return;  // counted as a control message; no stored tweet has such an id
+    deletions_.inc();
+    AcceptedTweet deletion;
+    deletion.tweet.tweet.id = id;
+    deletion.tweet.json = R"({"delete":{"status":{"id_str":")" + id + "\"}}}";
+    deletion.tweet.deletion = true;
+    std::string payload;
+    protocol::append_delete_payload(payload, id, {epoch_, ++matches_seq_});
+    deletion.publications.push_back({options_.matches_channel, std::move(payload)});
+    out_.push(std::move(deletion));
 }
 
 }  // namespace birdwatch

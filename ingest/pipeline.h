@@ -16,8 +16,10 @@
 #include "ingest/accepted_tweet.h"
 #include "ingest/percolator.h"
 #include "ingest/query_follower.h"
+#include "ingest/recent_ids.h"
 #include "ingest/stream_line.h"
 
+#include <atomic>
 #include <thread>
 #include <unordered_map>
 
@@ -31,6 +33,9 @@ struct PipelineOptions {
     // restarted empty holds no queries until the fanouts lease theirs again, and tweets
     // meanwhile must still match (removals the registry announces apply at once).
     std::chrono::milliseconds snapshot_grace{60000};
+    // Tweet ids remembered to drop a stream's repeats (replays, reconnects, X's own
+    // duplicate deliveries): a repeat within this many tweets is not published or stored again.
+    std::size_t recent_ids = 200000;
 };
 
 class Pipeline {
@@ -48,6 +53,7 @@ private:
     void apply_query_updates();
     void add_query(const std::string& qid, const std::string& text);
     void handle(const StreamLine& line);
+    void handle_deletion(const std::string& id);
     Counter& labelled(std::unordered_map<const char*, Counter*>& cache, const char* name, const char* help,
                       const char* label, const char* value);
 
@@ -61,6 +67,8 @@ private:
     TweetParser parser_;
     Percolator percolator_;
     std::vector<Tweet> tweets_;
+    RecentIds recent_;
+    std::atomic<std::size_t> recent_size_{0};  // for /metrics
     TweetFeatures features_;
     std::vector<const std::string*> matched_;
     std::vector<std::string> qids_;
@@ -74,6 +82,8 @@ private:
     Counter& keep_alives_;
     Counter& oversized_;
     Counter& rejected_queries_;
+    Counter& repeats_;
+    Counter& deletions_;
     Gauge& live_queries_;
     Gauge& lag_ms_;
     std::unordered_map<const char*, Counter*> control_counters_;

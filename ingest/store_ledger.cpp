@@ -9,13 +9,18 @@ StoreLedger::StoreLedger(Spool& spool, MetricsRegistry& metrics) : spool_(spool)
         return [this, field] { return static_cast<double>(published_.*field); };
     };
     metrics.counter_fn("birdwatch_store_accepted_total",
-                       "Tweets safely in the spool: = stored + rejected + duplicates + spool_records",
+                       "Records (tweets, delete notices) safely in the spool: = stored + rejected + duplicates + "
+                       "deletions + spool_records",
                        read(&Snapshot::accepted));
     metrics.counter_fn("birdwatch_store_stored_total", "Tweets written to the store", read(&Snapshot::stored));
     metrics.counter_fn("birdwatch_store_rejected_total", "Tweets the store refused for good (reason logged)",
                        read(&Snapshot::rejected));
     metrics.counter_fn("birdwatch_store_duplicates_total", "Tweets the store already held (same id)",
                        read(&Snapshot::duplicates));
+    metrics.counter_fn("birdwatch_store_deletions_total", "Delete notices the store applied (X's compliance)",
+                       read(&Snapshot::deletions));
+    metrics.counter_fn("birdwatch_store_deleted_total", "Stored tweets that delete notices removed",
+                       read(&Snapshot::deleted));
     metrics.gauge_fn("birdwatch_store_spool_records", "Tweets in the spool not yet in the store",
                      read(&Snapshot::pending));
     metrics.gauge_fn("birdwatch_store_spool_bytes", "Bytes in the spool not yet in the store",
@@ -38,6 +43,8 @@ bool StoreLedger::commit(const StoreOutcome& outcome, std::string& error) {
     books_.stored += outcome.stored;
     books_.rejected += outcome.rejected;
     books_.duplicates += outcome.duplicates;
+    books_.deletions += outcome.deletions;
+    books_.deleted += outcome.deleted;
     return true;
 }
 

@@ -1,9 +1,9 @@
 #pragma once
-// The store's books: every tweet the spool accepted is, at any moment, exactly one of
-// stored, rejected (for good, by the store), duplicate (the store held its id) or
-// pending (in the spool). The spool and these counts change together under one lock,
-// and /metrics reads them as one snapshot, so
-//   accepted = stored + rejected + duplicates + pending
+// The store's books: every record the spool accepted (a tweet, or a delete notice) is,
+// at any moment, exactly one of stored, rejected (for good, by the store), duplicate
+// (the store held its id), deletion (applied) or pending (in the spool). The spool and
+// these counts change together under one lock, and /metrics reads them as one snapshot, so
+//   accepted = stored + rejected + duplicates + deletions + pending
 // holds in every scrape, not just when the pipeline is idle. What the spool holds at
 // start (left by the last run) counts as accepted by this one.
 
@@ -15,13 +15,14 @@
 namespace birdwatch {
 
 struct StoreOutcome {
-    std::uint64_t stored = 0, rejected = 0, duplicates = 0;
+    std::uint64_t stored = 0, rejected = 0, duplicates = 0, deletions = 0, deleted = 0;
 };
 
 class StoreLedger {
 public:
     struct Snapshot {
-        std::uint64_t accepted = 0, stored = 0, rejected = 0, duplicates = 0, pending = 0, pending_bytes = 0;
+        std::uint64_t accepted = 0, stored = 0, rejected = 0, duplicates = 0, deletions = 0, deleted = 0, pending = 0,
+                      pending_bytes = 0;
     };
 
     StoreLedger(Spool& spool, MetricsRegistry& metrics);

@@ -1,5 +1,7 @@
 #include "ingest/store_writer.h"
 
+#include <algorithm>
+
 #include "common/clock.h"
 #include "common/tweet_parser.h"
 
@@ -52,8 +54,12 @@ bool StoreWriter::store_batch(std::span<const StoredTweet> batch, StoreOutcome& 
                             logfmt(rejection));
         }
         outcome.rejected += status.rejections.size();
+        const auto deletions = static_cast<std::size_t>(
+            std::count_if(batch.begin(), batch.end(), [](const StoredTweet& s) { return s.deletion; }));
         outcome.duplicates += status.duplicates;
-        outcome.stored += batch.size() - status.rejections.size() - status.duplicates;
+        outcome.deletions += deletions;
+        outcome.deleted += status.deleted;
+        outcome.stored += batch.size() - status.rejections.size() - status.duplicates - deletions;
         batches_.inc();
         if (outage_logged_) log_->info("msg=\"store is back, backlog replaying\" spooled={}", spool_.pending_records());
         outage_logged_ = false;
@@ -88,7 +94,14 @@ void StoreWriter::replay_backlog(std::uint64_t until) {
         StoreOutcome outcome;
         for (auto& json : records) {
             tweets.clear();
-            if (parser.parse(json, tweets).kind != ParseOutcome::Kind::tweets) {
+            const ParseOutcome parsed = parser.parse(json, tweets);
+            if (!parsed.deleted_id.empty()) {
+                Tweet deleted;
+                deleted.id = parsed.deleted_id;
+                batch.push_back({std::move(deleted), std::move(json), true});
+                continue;
+            }
+            if (parsed.kind != ParseOutcome::Kind::tweets) {
                 // We wrote it, so only a damaged disk gets here: it cannot be stored.
                 ++outcome.rejected;
                 if (first_rejection_.first("unreadable spool record"))

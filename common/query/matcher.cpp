@@ -6,6 +6,10 @@ namespace birdwatch {
 
 namespace {
 
+// Between a Quote Tweet's text and the quoted text: a phrase does not span the two.
+// (A term hashing to it would only fail to match a phrase across that edge.)
+constexpr TermHash phrase_break = 0;
+
 void sorted_unique(std::vector<TermHash>& v) {
     std::sort(v.begin(), v.end());
     v.erase(std::unique(v.begin(), v.end()), v.end());
@@ -23,14 +27,17 @@ bool contains_sequence(const std::vector<TermHash>& tokens, const std::vector<Te
 
 void extract_features(const Tweet& tweet, TweetFeatures& f) {
     f.tokens.clear();
-    tokenize(tweet.text, f.tokens);
+    for_each_searchable_text(tweet, [&](const std::string& text) {
+        if (!f.tokens.empty()) f.tokens.push_back(phrase_break);
+        tokenize(text, f.tokens);
+    });
     f.token_set = f.tokens;
     sorted_unique(f.token_set);
     f.hashtags.clear();
-    for (const auto& tag : tweet.hashtags) f.hashtags.push_back(hash_term(fold_case(tag)));
+    for (const auto& tag : searchable_hashtags(tweet)) f.hashtags.push_back(hash_term(fold_case(tag)));
     sorted_unique(f.hashtags);
     f.mentions.clear();
-    for (const auto& user : tweet.mentions) f.mentions.push_back(hash_term(fold_case(user)));
+    for (const auto& user : searchable_mentions(tweet)) f.mentions.push_back(hash_term(fold_case(user)));
     sorted_unique(f.mentions);
     f.from = hash_term(fold_case(tweet.user.screen_name));
     f.to = tweet.in_reply_to_user.empty() ? 0 : hash_term(fold_case(tweet.in_reply_to_user));
@@ -38,7 +45,7 @@ void extract_features(const Tweet& tweet, TweetFeatures& f) {
     f.lang_hash = hash_term(f.lang);
     f.is_retweet = !tweet.retweet_of.empty();
     f.is_reply = !tweet.in_reply_to.empty();
-    f.has_links = !tweet.urls.empty();
+    f.has_links = searchable_has_links(tweet);
     f.has_media = tweet.has_media;
 }
 

@@ -204,11 +204,10 @@ private:
         if (word[0] == '#') {
             const std::string_view tag = word.substr(1);
             if (tag.empty()) fail(fmt::format("'#' at position {} needs a hashtag, e.g. #cats", position), start);
-            std::vector<std::string> tokens;
-            tokenize(tag, tokens);
-            if (tokens.size() != 1 || tokens[0] != fold_case(tag))
-                fail(fmt::format("'{}' at position {} is not a valid hashtag", word, position), start);
-            return leaf(Kind::hashtag, std::move(tokens), position);
+            if (!is_hashtag_text(tag))
+                fail(fmt::format("'{}' at position {} is not a valid hashtag (letters, digits and _)", word, position),
+                     start);
+            return leaf(Kind::hashtag, {fold_case(tag)}, position);
         }
         if (word[0] == '@') {
             const std::string_view user = word.substr(1);

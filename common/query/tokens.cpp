@@ -1,5 +1,10 @@
 #include "common/query/tokens.h"
 
+#include <unicode/uchar.h>
+#include <unicode/ustring.h>
+#include <unicode/utf16.h>
+
+#include <algorithm>
 #include <cstring>
 #include <random>
 
@@ -54,50 +59,105 @@ void encode(char32_t cp, std::string& out) {
     }
 }
 
-// Letters, digits and marks belong to tokens; punctuation, symbols and separators split them.
-bool is_word(char32_t c) {
-    if (c < 0x80) return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-    if (c <= 0xBF) return false;                           // Latin-1 punctuation, symbols, NBSP
-    if (c == 0xD7 || c == 0xF7) return false;              // × ÷
-    if (c >= 0x2000 && c <= 0x2BFF) return false;          // general punctuation .. misc symbols and arrows
-    if (c >= 0x2E00 && c <= 0x2E7F) return false;          // supplemental punctuation
-    if (c >= 0x3000 && c <= 0x303F) return false;          // CJK symbols and punctuation
-    if (c >= 0xFE00 && c <= 0xFE0F) return false;          // variation selectors
-    if (c >= 0xFE30 && c <= 0xFE6F) return false;          // CJK compatibility forms, small forms
-    if (c >= 0xFF00 && c <= 0xFF0F) return false;          // fullwidth punctuation
-    if ((c >= 0xFF1A && c <= 0xFF20) || (c >= 0xFF3B && c <= 0xFF40) || (c >= 0xFF5B && c <= 0xFF65)) return false;
-    if (c == 0xFFFD || c == 0xFEFF) return false;
-    if (c >= 0x1F000 && c <= 0x1FAFF) return false;        // emoji, pictographs, symbols
-    if (c >= 0xE0000 && c <= 0xE007F) return false;        // tag characters (flag sequences)
-    return true;
+// X splits keywords on punctuation, symbols and separators, in every script. Here
+// letters, marks and numbers make words; a pictograph or other symbol (So: emoji,
+// which X matches as keywords) is a token of its own; format characters (joiners,
+// soft hyphens), variation selectors and emoji modifiers are skipped without
+// splitting; everything else separates. Categories come from ICU.
+enum class CharRole { word, symbol, skip, separator };
+
+CharRole role(char32_t c) {
+    if (c < 0x80) {
+        const bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+        return alnum ? CharRole::word : CharRole::separator;
+    }
+    if (c == 0xFFFD) return CharRole::separator;  // what malformed UTF-8 decodes to
+    if ((c >= 0xFE00 && c <= 0xFE0F) || (c >= 0xE0100 && c <= 0xE01EF) || (c >= 0x1F3FB && c <= 0x1F3FF))
+        return CharRole::skip;  // variation selectors, emoji skin-tone modifiers
+    switch (u_charType(static_cast<UChar32>(c))) {
+        case U_UPPERCASE_LETTER: case U_LOWERCASE_LETTER: case U_TITLECASE_LETTER: case U_MODIFIER_LETTER:
+        case U_OTHER_LETTER: case U_NON_SPACING_MARK: case U_ENCLOSING_MARK: case U_COMBINING_SPACING_MARK:
+        case U_DECIMAL_DIGIT_NUMBER: case U_LETTER_NUMBER: case U_OTHER_NUMBER:
+            return CharRole::word;
+        case U_OTHER_SYMBOL:
+            return CharRole::symbol;
+        case U_FORMAT_CHAR:
+            return CharRole::skip;
+        default:
+            return CharRole::separator;
+    }
 }
 
-char32_t fold(char32_t c) {
-    if (c >= 'A' && c <= 'Z') return c + 32;
-    if (c < 0xC0) return c;
-    if (c <= 0xDE && c != 0xD7) return c + 32;                        // À..Þ
-    if (c >= 0x100 && c <= 0x137) return c | 1;                       // Ā..ķ pairs
-    if (c >= 0x139 && c <= 0x148) return (c & 1) ? c + 1 : c;         // Ĺ..ň
-    if (c >= 0x14A && c <= 0x177) return c | 1;                       // Ŋ..ŷ
-    if (c == 0x178) return 0xFF;                                      // Ÿ
-    if (c >= 0x179 && c <= 0x17E) return (c & 1) ? c + 1 : c;         // Ź..ž
-    if (c >= 0x391 && c <= 0x3A9 && c != 0x3A2) return c + 32;        // Greek
-    if (c >= 0x410 && c <= 0x42F) return c + 32;                      // Cyrillic А..Я
-    if (c >= 0x400 && c <= 0x40F) return c + 80;                      // Ѐ..Џ
-    return c;
+// Full Unicode case folding (ß -> ss, ΐ -> ΐ, ﬁ -> fi): simple folding from ICU per
+// code point, and the few code points whose full folding is several code points,
+// collected from ICU once.
+class CaseFolder {
+public:
+    CaseFolder() {
+        for (char32_t c = 0x80; c <= 0xFFFF; ++c) {
+            const UChar in[1] = {static_cast<UChar>(c)};
+            UChar out[8];
+            UErrorCode status = U_ZERO_ERROR;
+            const int32_t n = u_strFoldCase(out, 8, in, 1, U_FOLD_CASE_DEFAULT, &status);
+            if (U_FAILURE(status) || n <= 1) continue;
+            std::string utf8;
+            for (int32_t i = 0; i < n;) {
+                UChar32 cp;
+                U16_NEXT(out, i, n, cp);
+                encode(static_cast<char32_t>(cp), utf8);
+            }
+            expansions_.emplace_back(c, std::move(utf8));
+        }
+    }
+    void append(char32_t c, std::string& out) const {
+        if (c >= 0x80) {
+            const auto it = std::lower_bound(expansions_.begin(), expansions_.end(), c,
+                                             [](const auto& entry, char32_t key) { return entry.first < key; });
+            if (it != expansions_.end() && it->first == c) {
+                out += it->second;
+                return;
+            }
+            c = static_cast<char32_t>(u_foldCase(static_cast<UChar32>(c), U_FOLD_CASE_DEFAULT));
+        } else if (c >= 'A' && c <= 'Z') {
+            c += 32;
+        }
+        encode(c, out);
+    }
+
+private:
+    std::vector<std::pair<char32_t, std::string>> expansions_;  // sorted by code point
+};
+
+const CaseFolder& folder() {
+    static const CaseFolder instance;
+    return instance;
 }
 
 template <typename Emit>
 void for_each_token(std::string_view text, Emit&& emit) {
+    const CaseFolder& fold = folder();
     std::string token;
     std::size_t i = 0;
     while (i < text.size()) {
         const char32_t c = decode(text, i);
-        if (is_word(c)) {
-            encode(fold(c), token);
-        } else if (!token.empty()) {
-            emit(token);
-            token.clear();
+        switch (role(c)) {
+            case CharRole::word:
+                fold.append(c, token);
+                break;
+            case CharRole::skip:
+                break;
+            case CharRole::symbol:
+            case CharRole::separator:
+                if (!token.empty()) {
+                    emit(token);
+                    token.clear();
+                }
+                if (role(c) == CharRole::symbol) {
+                    encode(c, token);
+                    emit(token);
+                    token.clear();
+                }
+                break;
         }
     }
     if (!token.empty()) emit(token);
@@ -172,11 +232,22 @@ void tokenize(std::string_view text, std::vector<std::string>& out) {
 }
 
 std::string fold_case(std::string_view text) {
+    const CaseFolder& fold = folder();
     std::string out;
     out.reserve(text.size());
     std::size_t i = 0;
-    while (i < text.size()) encode(fold(decode(text, i)), out);
+    while (i < text.size()) fold.append(decode(text, i), out);
     return out;
+}
+
+bool is_hashtag_text(std::string_view tag) {
+    if (tag.empty()) return false;
+    std::size_t i = 0;
+    while (i < tag.size()) {
+        const char32_t c = decode(tag, i);
+        if (c != '_' && (c == 0xFFFD || role(c) != CharRole::word)) return false;
+    }
+    return true;
 }
 
 std::size_t invalid_utf8_at(std::string_view text) {

@@ -1,11 +1,12 @@
 #pragma once
 // Tokenization as X documents it for filtered-stream keywords: text is split on
-// punctuation, symbols and separators; matching is case-insensitive; accents
-// stay significant. Tokens are kept as 64-bit keyed hashes of their case-folded UTF-8.
+// punctuation, symbols and separators of every script (Unicode categories, from
+// ICU); an emoji or other pictographic symbol is a keyword of its own; matching is
+// case-insensitive (full Unicode case folding); accents stay significant. Tokens
+// are kept as 64-bit keyed hashes of their case-folded UTF-8.
 //
-// Approximations (documented in docs/query-language.md): case folding covers
-// Latin, Greek and Cyrillic; scripts written without spaces (Japanese, Chinese)
-// form one token per unbroken run.
+// Approximation (documented in docs/query-language.md): scripts written without
+// spaces (Japanese, Chinese, Thai) form one token per unbroken run.
 
 #include <cstdint>
 #include <string>
@@ -22,6 +23,8 @@ void tokenize(std::string_view text, std::vector<TermHash>& out);
 void tokenize(std::string_view text, std::vector<std::string>& out);
 
 std::string fold_case(std::string_view text);
+// True when `tag` (without '#') is a hashtag X accepts: letters, marks and digits of any script, and '_'.
+bool is_hashtag_text(std::string_view tag);
 // A keyed hash (the key drawn at process start): equal within one process, different
 // between processes, and not something an outsider can make collide.
 TermHash hash_term(std::string_view folded);

@@ -69,16 +69,16 @@ json elastic_template(const std::string& index) {
 json elastic_document(const StoredTweet& s) {
     const Tweet& t = s.tweet;
     std::vector<std::string> tokens;
-    tokenize(t.text, tokens);
+    for_each_searchable_text(t, [&](const std::string& text) { tokenize(text, tokens); });
     std::string terms;
     for (const auto& token : tokens) terms += (terms.empty() ? "" : " ") + token;
     std::int64_t id_num = 0;
     std::from_chars(t.id.data(), t.id.data() + t.id.size(), id_num);
     return {{"id", t.id}, {"id_num", id_num}, {"created_at", t.created_at_ms}, {"text", t.text}, {"terms", terms},
             {"lang", fold_case(t.lang)}, {"screen_name", fold_case(t.user.screen_name)},
-            {"reply_to", fold_case(t.in_reply_to_user)}, {"hashtags", folded(t.hashtags)},
-            {"mentions", folded(t.mentions)}, {"is_retweet", !t.retweet_of.empty()},
-            {"is_reply", !t.in_reply_to.empty()}, {"has_links", !t.urls.empty()}, {"has_media", t.has_media},
+            {"reply_to", fold_case(t.in_reply_to_user)}, {"hashtags", folded(searchable_hashtags(t))},
+            {"mentions", folded(searchable_mentions(t))}, {"is_retweet", !t.retweet_of.empty()},
+            {"is_reply", !t.in_reply_to.empty()}, {"has_links", searchable_has_links(t)}, {"has_media", t.has_media},
             {"json", s.json}};
 }
 
@@ -184,8 +184,9 @@ StoreStatus ElasticStore::write(std::span<const StoredTweet> batch) {
     for (int attempt = 1; !pending.empty(); ++attempt) {
         std::string body;
         for (const StoredTweet* s : pending) {
-            body += json{{"index", {{"_index", options_.index}, {"_id", s->tweet.id}}}}.dump();
+            body += json{{s->deletion ? "delete" : "index", {{"_index", options_.index}, {"_id", s->tweet.id}}}}.dump();
             body += '\n';
+            if (s->deletion) continue;  // a delete action has no source line
             body += elastic_document(*s).dump();
             body += '\n';
         }
@@ -203,6 +204,10 @@ StoreStatus ElasticStore::write(std::span<const StoredTweet> batch) {
                 return StoreStatus::unavailable("elasticsearch _bulk: unreadable response");
             for (std::size_t i = 0; i < pending.size(); ++i) {
                 const long status = items[i].status;
+                if (pending[i]->deletion && (status == 200 || status == 404)) {  // deleted, or never stored
+                    result.deleted += status == 200;
+                    continue;
+                }
                 if (status == 201) continue;  // created
                 if (status == 200 || status == 409) {  // the id was stored before: updated in place, or a create that exists
                     ++result.duplicates;

@@ -44,9 +44,32 @@ bool parse_id(const std::string& text, std::int64_t& id) {
     return ec == std::errc{} && end == text.data() + text.size() && id > 0;
 }
 
+// FTS5's tokenizer would split or drop some of our tokens (an emoji, a '_', a spacing
+// mark), so each token goes in as one FTS term: as it is when it is ASCII letters and
+// digits, else spelled in hex. Index and queries spell alike; FTS only picks
+// candidates, the query's own rules decide.
+void append_fts_term(std::string& out, std::string_view token) {
+    const bool plain = std::all_of(token.begin(), token.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z');
+    });
+    if (plain) {
+        out += token;
+        return;
+    }
+    static constexpr char hex[] = "0123456789abcdef";
+    out += 'x';
+    for (const char c : token) {
+        out += hex[static_cast<unsigned char>(c) >> 4];
+        out += hex[static_cast<unsigned char>(c) & 0xF];
+    }
+}
+
 void append_phrase(std::string& out, const std::vector<std::string>& tokens) {
     out += '"';
-    for (std::size_t i = 0; i < tokens.size(); ++i) out += (i ? " " : "") + tokens[i];
+    for (std::size_t i = 0; i < tokens.size(); ++i) {
+        if (i) out += ' ';
+        append_fts_term(out, tokens[i]);
+    }
     out += '"';
 }
 
@@ -54,22 +77,21 @@ void append_meta(std::string& out, char marker, const std::string& value) {
     if (!out.empty()) out += ' ';
     out += marker;
     out += ' ';
-    out += value;
+    append_fts_term(out, value);
 }
 
-// Our tokens and marked meta terms; both go through FTS5's own tokenizer, as the
-// expressions built from queries do, so a true match is always an FTS match.
+// Our tokens and marked meta terms, as the expressions built from queries spell them.
 std::pair<std::string, std::string> fts_columns(const Tweet& t) {
     std::vector<std::string> tokens;
-    tokenize(t.text, tokens);
+    for_each_searchable_text(t, [&](const std::string& text) { tokenize(text, tokens); });
     std::string terms;
     for (const auto& token : tokens) {
         if (!terms.empty()) terms += ' ';
-        terms += token;
+        append_fts_term(terms, token);
     }
     std::string meta;
-    for (const auto& tag : t.hashtags) append_meta(meta, 'h', fold_case(tag));
-    for (const auto& user : t.mentions) append_meta(meta, 'm', fold_case(user));
+    for (const auto& tag : searchable_hashtags(t)) append_meta(meta, 'h', fold_case(tag));
+    for (const auto& user : searchable_mentions(t)) append_meta(meta, 'm', fold_case(user));
     append_meta(meta, 'f', fold_case(t.user.screen_name));
     if (!t.in_reply_to_user.empty()) append_meta(meta, 't', fold_case(t.in_reply_to_user));
     return {std::move(terms), std::move(meta)};
@@ -101,9 +123,11 @@ std::string fts_expression(const QueryNode& q) {
             return out + ")";
         case Kind::hashtag: case Kind::mention: case Kind::from: case Kind::to: {
             const char marker = q.kind == Kind::hashtag ? 'h' : q.kind == Kind::mention ? 'm' : q.kind == Kind::from ? 'f' : 't';
-            out = "(meta : ";
-            append_phrase(out, {std::string(1, marker), q.tokens[0]});
-            return out + ")";
+            out = "(meta : \"";
+            out += marker;
+            out += ' ';
+            append_fts_term(out, q.tokens[0]);
+            return out + "\")";
         }
         case Kind::all_of:
         case Kind::any_of: {
@@ -120,7 +144,7 @@ std::string fts_expression(const QueryNode& q) {
 }
 
 struct SqliteStore::Statements {
-    Statement insert_tweet, insert_terms, get, count, newest_first, oldest_first;
+    Statement insert_tweet, insert_terms, delete_tweet, delete_terms, get, count, newest_first, oldest_first;
 };
 
 SqliteStore::SqliteStore(const SqliteOptions& options) {
@@ -151,7 +175,10 @@ SqliteStore::SqliteStore(const SqliteOptions& options) {
     if (!options.read_only) {
         statements_->insert_tweet = prepare(db_, "INSERT OR IGNORE INTO tweets(id, created_at_ms, json) VALUES(?, ?, ?)");
         statements_->insert_terms = prepare(db_, "INSERT INTO tweets_fts(rowid, terms, meta) VALUES(?, ?, ?)");
+        statements_->delete_tweet = prepare(db_, "DELETE FROM tweets WHERE id = ?");
+        statements_->delete_terms = prepare(db_, "DELETE FROM tweets_fts WHERE rowid = ?");
     }
+    if (!options.read_only) reindex_if_old();
     statements_->get = prepare(db_, "SELECT json FROM tweets WHERE id = ?");
     statements_->count = prepare(db_, "SELECT count(*) FROM tweets");
     statements_->newest_first = prepare(db_,
@@ -162,6 +189,50 @@ SqliteStore::SqliteStore(const SqliteOptions& options) {
                                         "SELECT t.id, t.json FROM tweets_fts JOIN tweets t ON t.id = tweets_fts.rowid "
                                         "WHERE tweets_fts MATCH ? AND tweets_fts.rowid > ? AND tweets_fts.rowid < ? "
                                         "ORDER BY tweets_fts.rowid ASC LIMIT ?");
+}
+
+// The search index's spelling (PRAGMA user_version): 2 indexes quoted posts, emoji and
+// hex-spelled terms. A file written by an older version is re-indexed from its stored
+// tweets when the ingest opens it.
+constexpr int index_version = 2;
+
+void SqliteStore::reindex_if_old() {
+    Statement version = prepare(db_, "PRAGMA user_version");
+    if (sqlite3_step(version.get()) != SQLITE_ROW || sqlite3_column_int(version.get(), 0) >= index_version) return;
+    version.reset();
+    if (sqlite3_exec(db_, "BEGIN IMMEDIATE; DELETE FROM tweets_fts;", nullptr, nullptr, nullptr) != SQLITE_OK)
+        throw std::runtime_error(std::string("sqlite: cannot re-index: ") + sqlite3_errmsg(db_));
+    Statement rows = prepare(db_, "SELECT id, json FROM tweets");
+    TweetParser parser;
+    std::vector<Tweet> parsed;
+    while (sqlite3_step(rows.get()) == SQLITE_ROW) {
+        parsed.clear();
+        const std::string_view json(reinterpret_cast<const char*>(sqlite3_column_text(rows.get(), 1)),
+                                    static_cast<std::size_t>(sqlite3_column_bytes(rows.get(), 1)));
+        if (parser.parse(json, parsed).kind != ParseOutcome::Kind::tweets || parsed.size() != 1) continue;
+        const auto [terms, meta] = fts_columns(parsed[0]);
+        Use use(statements_->insert_terms);
+        sqlite3_bind_int64(use.s, 1, sqlite3_column_int64(rows.get(), 0));
+        sqlite3_bind_text(use.s, 2, terms.data(), static_cast<int>(terms.size()), SQLITE_STATIC);
+        sqlite3_bind_text(use.s, 3, meta.data(), static_cast<int>(meta.size()), SQLITE_STATIC);
+        sqlite3_step(use.s);
+    }
+    rows.reset();
+    const std::string done = "PRAGMA user_version = " + std::to_string(index_version) + "; COMMIT;";
+    if (sqlite3_exec(db_, done.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK)
+        throw std::runtime_error(std::string("sqlite: cannot re-index: ") + sqlite3_errmsg(db_));
+}
+
+int SqliteStore::remove(std::int64_t id) {
+    {
+        Use use(statements_->delete_tweet);
+        sqlite3_bind_int64(use.s, 1, id);
+        if (sqlite3_step(use.s) != SQLITE_DONE) return -1;
+    }
+    if (sqlite3_changes(db_) == 0) return 0;
+    Use use(statements_->delete_terms);
+    sqlite3_bind_int64(use.s, 1, id);
+    return sqlite3_step(use.s) == SQLITE_DONE ? 1 : -1;
 }
 
 SqliteStore::~SqliteStore() {
@@ -180,7 +251,17 @@ StoreStatus SqliteStore::write(std::span<const StoredTweet> batch) {
     for (const StoredTweet& s : batch) {
         std::int64_t id = 0;
         if (!parse_id(s.tweet.id, id)) {  // X ids are always decimal; anything else cannot be paged
-            result.rejections.push_back(s.tweet.id + ": not a positive 64-bit decimal id");
+            if (!s.deletion) result.rejections.push_back(s.tweet.id + ": not a positive 64-bit decimal id");
+            continue;
+        }
+        if (s.deletion) {
+            const int removed = remove(id);
+            if (removed < 0) {
+                StoreStatus status = failure("delete");
+                sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+                return status;
+            }
+            result.deleted += static_cast<std::size_t>(removed);
             continue;
         }
         int rc;

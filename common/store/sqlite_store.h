@@ -40,6 +40,8 @@ public:
 private:
     struct Statements;
     StoreStatus failure(const char* what);
+    void reindex_if_old();
+    int remove(std::int64_t id);  // rows removed (0 or 1), -1 on failure
 
     sqlite3* db_ = nullptr;
     std::unique_ptr<Statements> statements_;

@@ -14,10 +14,13 @@
 
 namespace birdwatch {
 
-// A tweet as stored: the value, and its published JSON (what readers get back).
+// A tweet as stored: the value, and its published JSON (what readers get back). Or,
+// with `deletion`, a delete notice for the tweet `tweet.id` (X's terms require
+// honouring deletions): the store removes it, in order with the writes around it.
 struct StoredTweet {
     Tweet tweet;
     std::string json;
+    bool deletion = false;
 };
 
 struct StoreStatus {
@@ -26,6 +29,7 @@ struct StoreStatus {
     std::string message;
     std::vector<std::string> rejections;  // with ok: items refused for good ("id: reason")
     std::size_t duplicates = 0;           // with ok: items the store already held (left as they were)
+    std::size_t deleted = 0;              // with ok: stored tweets that deletion items removed
     bool ok() const { return code == Code::ok; }
     static StoreStatus unavailable(std::string why) { return {Code::unavailable, std::move(why), {}}; }
     static StoreStatus rejected(std::string why) { return {Code::rejected, std::move(why), {}}; }
@@ -56,7 +60,7 @@ public:
 
     // Stores the batch; tweets already stored (same id) are left as they are and counted
     // as duplicates; tweets the store cannot take are reported as rejections. What is
-    // neither was stored now.
+    // neither was stored now. Deletion items remove their tweet when it is stored.
     // `unavailable` means nothing of the batch is known to be stored: try again later.
     virtual StoreStatus write(std::span<const StoredTweet> batch) = 0;
 

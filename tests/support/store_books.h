@@ -1,6 +1,6 @@
 #pragma once
 // The ingest's store accounting as one /metrics scrape shows it:
-// accepted = stored + rejected + duplicates + pending must hold in every scrape.
+// accepted = stored + rejected + duplicates + deletions + pending must hold in every scrape.
 
 #include "tests/support/process.h"
 
@@ -10,13 +10,13 @@
 namespace birdwatch::test {
 
 struct StoreBooks {
-    std::uint64_t accepted = 0, stored = 0, rejected = 0, duplicates = 0, pending = 0;
+    std::uint64_t accepted = 0, stored = 0, rejected = 0, duplicates = 0, deletions = 0, pending = 0;
     bool scraped = false;
 
-    bool balanced() const { return scraped && accepted == stored + rejected + duplicates + pending; }
+    bool balanced() const { return scraped && accepted == stored + rejected + duplicates + deletions + pending; }
     std::string describe() const {
         return "accepted=" + std::to_string(accepted) + " stored=" + std::to_string(stored) +
-               " rejected=" + std::to_string(rejected) + " duplicates=" + std::to_string(duplicates) +
+               " rejected=" + std::to_string(rejected) + " duplicates=" + std::to_string(duplicates) + " deletions=" + std::to_string(deletions) +
                " spool_records=" + std::to_string(pending);
     }
 };
@@ -37,6 +37,7 @@ inline StoreBooks scrape_store_books(unsigned short port) {
     books.stored = read("birdwatch_store_stored_total", found);
     books.rejected = read("birdwatch_store_rejected_total", found);
     books.duplicates = read("birdwatch_store_duplicates_total", found);
+    books.deletions = read("birdwatch_store_deletions_total", found);
     books.pending = read("birdwatch_store_spool_records", found);
     books.scraped = found;
     return books;

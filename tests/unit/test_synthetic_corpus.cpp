@@ -48,7 +48,10 @@ TEST_CASE("synthetic tweets parse as realistic v1.1 tweets", "[synthetic]") {
         with_urls += !t.urls.empty();
         with_media += t.has_media;
         for (const auto& tag : t.hashtags) CHECK(t.text.find("#" + tag) != std::string::npos);
-        if (!t.retweet_of.empty()) CHECK(t.text.rfind("RT @", 0) == 0);
+        if (!t.retweet_of.empty()) {  // shown and matched by the original's text, marked with its author
+            CHECK(t.text.rfind("RT @", 0) != 0);
+            CHECK_FALSE(t.retweet_of_user.empty());
+        }
     }
     CHECK(langs.size() == 6);
     CHECK(langs["en"] > langs["es"]);

@@ -1,6 +1,7 @@
 #include "common/tweet_parser.h"
 #include "tests/support/shared_data.h"
 
+#include <cstring>
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
@@ -189,6 +190,38 @@ bool has_media_in(const nlohmann::json& j) {
 }
 }  // namespace
 
+namespace {
+// X's documented rules, spelled out independently of the parser: text and entities come
+// from the retweeted Post for a Retweet, from extended_tweet when the text was
+// truncated, with the API's &amp; &lt; &gt; undone once.
+std::string unescaped(std::string text) {
+    for (const auto& [entity, plain] : {std::pair{"&lt;", "<"}, {"&gt;", ">"}, {"&amp;", "&"}}) {
+        for (std::size_t at = text.find(entity); at != std::string::npos; at = text.find(entity, at + 1))
+            text.replace(at, std::strlen(entity), plain);
+    }
+    return text;
+}
+
+const nlohmann::json& full_form(const nlohmann::json& tweet) {
+    return tweet.contains("extended_tweet") ? tweet["extended_tweet"] : tweet;
+}
+
+std::string full_text(const nlohmann::json& tweet) {
+    const auto& full = full_form(tweet);
+    return unescaped(full.contains("full_text") ? full["full_text"].get<std::string>() : full["text"].get<std::string>());
+}
+
+std::vector<std::string> hashtags_of(const nlohmann::json& tweet) {
+    std::vector<std::string> tags;
+    const auto& full = full_form(tweet);
+    if (full.contains("entities"))
+        for (const auto& h : full["entities"]["hashtags"]) tags.push_back(h["text"]);
+    return tags;
+}
+
+bool is_object_at(const nlohmann::json& j, const char* key) { return j.contains(key) && j[key].is_object(); }
+}  // namespace
+
 TEST_CASE("v1.1 tweets yield full text, entities and media exactly as an independent JSON parser reads them",
           "[parser][shared-data]") {
     std::vector<std::string> lines = test::shared_lines("v1-stream.jsonl");
@@ -196,32 +229,54 @@ TEST_CASE("v1.1 tweets yield full text, entities and media exactly as an indepen
     lines.insert(lines.end(), rest.begin(), rest.end());
     if (lines.empty()) return;
     TweetParser parser;
-    int extended = 0, media = 0;
+    int extended = 0, media = 0, retweets = 0, quotes = 0, escaped = 0;
     for (const auto& line : lines) {
         const auto j = nlohmann::json::parse(line);
         std::vector<Tweet> out;
         REQUIRE(parser.parse(line, out).kind == Kind::tweets);
-        const auto& full = j.contains("extended_tweet") ? j["extended_tweet"] : j;
-        const std::string expected = full.contains("full_text") ? full["full_text"].get<std::string>()
-                                                                : full["text"].get<std::string>();
-        extended += j.contains("extended_tweet");
-        std::vector<std::string> tags;
-        if (full.contains("entities"))
-            for (const auto& h : full["entities"]["hashtags"]) tags.push_back(h["text"]);
+        const bool retweet = is_object_at(j, "retweeted_status");
+        const auto& source = retweet ? j["retweeted_status"] : j;  // X matches a Retweet on the original
+        extended += source.contains("extended_tweet");
+        std::vector<std::string> tags = hashtags_of(source);
+        if (retweet)
+            for (const auto& own : hashtags_of(j))
+                if (std::find(tags.begin(), tags.end(), own) == tags.end()) tags.push_back(own);
         REQUIRE(out[0].hashtags == tags);
-        const bool expect_media = has_media_in(j) || (j.contains("extended_tweet") && has_media_in(j["extended_tweet"]));
+        auto media_of = [](const nlohmann::json& t) {
+            return has_media_in(t) || (t.contains("extended_tweet") && has_media_in(t["extended_tweet"]));
+        };
+        const bool expect_media = media_of(j) || (retweet && media_of(source));
         REQUIRE(out[0].has_media == expect_media);
         media += expect_media;
-        REQUIRE(out[0].text == expected);
+        REQUIRE(out[0].text == full_text(source));
+        escaped += full_text(source) != (full_form(source).contains("full_text") ? full_form(source)["full_text"]
+                                                                                 : full_form(source)["text"]).get<std::string>();
         REQUIRE(out[0].id == j["id_str"].get<std::string>());
         REQUIRE(out[0].user.screen_name == j["user"].value("screen_name", ""));
-        if (j.contains("retweeted_status") && j["retweeted_status"].is_object())
-            REQUIRE(out[0].retweet_of == j["retweeted_status"]["id_str"].get<std::string>());
-        else
+        if (retweet) {
+            ++retweets;
+            REQUIRE(out[0].retweet_of == source["id_str"].get<std::string>());
+            REQUIRE(out[0].retweet_of_user == source["user"]["screen_name"].get<std::string>());
+        } else {
             REQUIRE(out[0].retweet_of.empty());
+        }
+        const nlohmann::json* quoted = is_object_at(j, "quoted_status")        ? &j["quoted_status"]
+                                       : is_object_at(source, "quoted_status") ? &source["quoted_status"]
+                                                                               : nullptr;
+        REQUIRE(out[0].quoted.has_value() == (quoted != nullptr));
+        if (quoted) {
+            ++quotes;
+            REQUIRE(out[0].quoted->id == (*quoted)["id_str"].get<std::string>());
+            REQUIRE(out[0].quoted->text == full_text(*quoted));
+            REQUIRE(out[0].quoted->hashtags == hashtags_of(*quoted));
+            REQUIRE(out[0].quoted->screen_name == (*quoted)["user"]["screen_name"].get<std::string>());
+        }
     }
     CHECK(extended >= 478);  // v1-stream.jsonl alone holds 478: the cross-check covered extended tweets
     CHECK(media > 100);
+    CHECK(retweets > 1000);
+    CHECK(quotes > 400);
+    CHECK(escaped > 100);
 }
 
 TEST_CASE("the published tweet form reads back into the same Tweet (spool replay, stores)", "[parser]") {
@@ -233,9 +288,21 @@ TEST_CASE("the published tweet form reads back into the same Tweet (spool replay
           "retweeted_status":{"id_str":"66"},
           "entities":{"hashtags":[{"text":"Cats"}],"user_mentions":[{"screen_name":"bob"}],
                       "urls":[{"url":"https://t.co/x","expanded_url":"https://example.com"}],"media":[{"type":"photo"}]}})",
-                             R"({"id_str":"2","text":"plain"})"}) {
+                             R"({"id_str":"2","text":"plain"})",
+                             R"({"id_str":"3","text":"Q&amp;A &amp;lt;b&amp;gt; RT @x: trunc…","user":{"screen_name":"z"},
+          "retweeted_status":{"id_str":"30","text":"Q&amp;A &amp;lt;b&amp;gt; full","user":{"screen_name":"orig"},
+            "quoted_status":{"id_str":"31","text":"quoted &lt;3 #Tag","user":{"screen_name":"q","name":"Q"},
+                             "entities":{"hashtags":[{"text":"Tag"}],"urls":[{"expanded_url":"https://e.com"}]}}}})"}) {
         REQUIRE(parser.parse(line, originals).kind == Kind::tweets);
     }
+    REQUIRE(originals.size() == 3);
+    CHECK(originals[2].text == "Q&A &lt;b&gt; full");  // unescaped once, from the retweeted Post
+    CHECK(originals[2].retweet_of == "30");
+    CHECK(originals[2].retweet_of_user == "orig");
+    REQUIRE(originals[2].quoted);
+    CHECK(originals[2].quoted->text == "quoted <3 #Tag");
+    CHECK(originals[2].quoted->hashtags == std::vector<std::string>{"Tag"});
+    CHECK(originals[2].quoted->urls == std::vector<std::string>{"https://e.com"});
     for (const Tweet& original : originals) {
         std::string json;
         append_tweet_json(json, original);
