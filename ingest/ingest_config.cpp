@@ -27,7 +27,7 @@ ConfigSpec ingest_config_spec() {
                    {{"base_url", ""}, {"credentials_file", ""}, {"bearer_token", ""}, {"consumer_key", ""},
                     {"consumer_secret", ""}, {"token", ""}, {"token_secret", ""},
                     {"rules", nlohmann::json::array()}, {"track", ""}, {"follow", ""}, {"locations", ""},
-                    {"language", ""}, {"delimited", false}, {"stall_timeout_ms", 90000}}}}},
+                    {"language", ""}, {"delimited", false}, {"stall_timeout_ms", 0}}}}},
                 {"pipeline", {{"queue_capacity", 10000}, {"max_line_bytes", 1048576}, {"recent_ids", 200000}}},
                 {"publisher", {{"batch_size", 256}}},
                 {"store",
@@ -92,7 +92,7 @@ StreamOptions to_stream_options(const std::string& kind, const nlohmann::json& x
         if (o.track.empty() && o.follow.empty() && o.locations.empty())
             throw ConfigError("source.kind is \"x_v1\": set at least one of source.x.track, source.x.follow, source.x.locations");
     }
-    o.stall_timeout = std::chrono::milliseconds(x["stall_timeout_ms"].get<int>());
+    o.stall_timeout = std::chrono::milliseconds(std::max(0, x["stall_timeout_ms"].get<int>()));  // 0: the API's own
     o.max_message_bytes = max_line_bytes;
     return o;
 }

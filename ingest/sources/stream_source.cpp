@@ -52,6 +52,9 @@ StreamSource::StreamSource(StreamOptions options, BoundedChannel<StreamLine>& ou
                            Sleeper sleeper)
     : Source(out),
       options_(std::move(options)),
+      stall_timeout_(options_.stall_timeout.count() > 0                ? options_.stall_timeout
+                     : options_.api == StreamOptions::Api::x_v2 ? std::chrono::milliseconds(20000)
+                                                                 : std::chrono::milliseconds(90000)),
       sleeper_(std::move(sleeper)),
       metrics_(metrics),
       log_(make_logger("stream")),
@@ -87,6 +90,7 @@ StreamSource::Attempt StreamSource::connect_once(const std::stop_token& stop) {
                   {[&](std::string_view message) {
                        messages_.inc();
                        last_message_ms_ = now_epoch_ms();
+                       policy_.delivered();
                        out_.push(StreamLine{std::string(message), now_epoch_us()});  // blocks when the pipeline lags
                    },
                    [&] { keep_alives_.inc(); },
@@ -169,7 +173,7 @@ StreamSource::Attempt StreamSource::connect_once(const std::stop_token& stop) {
                 c->attempt->end = Attempt::End::stopped;
                 return 1;
             }
-            if (now_epoch_ms() - c->self->last_byte_ms_ > c->self->options_.stall_timeout.count()) {
+            if (now_epoch_ms() - c->self->last_byte_ms_ > c->self->stall_timeout_.count()) {
                 c->attempt->end = Attempt::End::stalled;
                 return 1;
             }
@@ -183,7 +187,7 @@ StreamSource::Attempt StreamSource::connect_once(const std::stop_token& stop) {
     if (stop.stop_requested()) {
         attempt.end = Attempt::End::stopped;
     } else if (attempt.end == Attempt::End::stalled) {
-        attempt.detail = "no data for " + std::to_string(options_.stall_timeout.count()) + " ms";
+        attempt.detail = "no data for " + std::to_string(stall_timeout_.count()) + " ms";
     } else if (attempt.status != 0 && attempt.status != 200) {
         attempt.end = Attempt::End::http_error;
     } else if (code != CURLE_OK) {

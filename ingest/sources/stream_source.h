@@ -30,7 +30,9 @@ struct StreamOptions {
     std::vector<StreamRule> rules;   // v2: synchronised on start
     std::string track, follow, locations, language;  // v1.1 filter parameters (comma-separated)
     bool delimited = false;          // v1.1 delimited=length framing
-    std::chrono::milliseconds stall_timeout{90000};
+    // Silence (not even a keep-alive) before reconnecting; 0: X's figure for the API
+    // (v2 sends a keep-alive at least every 20 s and says to reconnect after 20 s; v1.1 90 s).
+    std::chrono::milliseconds stall_timeout{0};
     std::chrono::milliseconds connect_timeout{10000};
     std::size_t max_message_bytes = 1 << 20;
 };
@@ -56,6 +58,7 @@ private:
     std::string credential_name() const;
 
     const StreamOptions options_;
+    const std::chrono::milliseconds stall_timeout_;
     const Sleeper sleeper_;
     MetricsRegistry& metrics_;
     std::shared_ptr<spdlog::logger> log_;

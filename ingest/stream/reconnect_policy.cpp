@@ -7,12 +7,13 @@ ReconnectPolicy::ReconnectPolicy(std::chrono::milliseconds healthy_after) : heal
 void ReconnectPolicy::connected(Clock::time_point now) { connected_at_ = now; }
 
 void ReconnectPolicy::reset_if_healthy(Clock::time_point now) {
-    if (connected_at_ && now - *connected_at_ >= healthy_after_) {
+    if (delivered_ || (connected_at_ && now - *connected_at_ >= healthy_after_)) {
         network_.reset();
         http_.reset();
         rate_limited_.reset();
     }
     connected_at_.reset();
+    delivered_ = false;
 }
 
 std::chrono::milliseconds ReconnectPolicy::failed(Cause cause, Clock::time_point now) {

@@ -54,14 +54,16 @@ std::vector<std::string> split(const std::string& s, const std::function<std::si
 }
 
 // Runs a StreamSource into a belt, collecting what it emits and the delays it asks for.
+// With `real_time` the delays are also waited for, as in production.
 struct Harness {
-    explicit Harness(StreamOptions options) {
+    explicit Harness(StreamOptions options, bool real_time = false) {
         source = std::make_unique<StreamSource>(std::move(options), lines, metrics,
-                                                [this](std::chrono::milliseconds d, const std::stop_token& stop) {
+                                                [this, real_time](std::chrono::milliseconds d, const std::stop_token& stop) {
                                                     {
                                                         std::lock_guard lock(mutex);
                                                         delays.push_back(d);
                                                     }
+                                                    if (real_time) return StreamSource::real_sleeper()(d, stop);
                                                     std::this_thread::sleep_for(5ms);
                                                     return !stop.stop_requested();
                                                 });
@@ -263,6 +265,75 @@ TEST_CASE("stream: a silent connection is a stall, and is replaced", "[streams]"
     CHECK(std::chrono::steady_clock::now() - start >= 1500ms);  // not before the stall limit
     CHECK(h.messages() == std::vector<std::string>(tweets.begin(), tweets.begin() + 6));
     CHECK(h.recorded_delays() == std::vector<std::chrono::milliseconds>{250ms});
+    CHECK(h.metrics.render_prometheus().find("birdwatch_stream_reconnects_total{cause=\"stall\"} 1") != std::string::npos);
+}
+
+TEST_CASE("stream: five cuts in a row, each after data, are each reconnected within 0.25-0.5 s", "[streams]") {
+    const auto tweets = thousand_tweets();
+    ScriptServer server;
+    for (std::size_t i = 0; i < 5; ++i) {
+        ScriptedResponse cut{200, "application/json", {framed(tweets, 3 * i, 3 * i + 3)}};
+        cut.cut = true;
+        server.enqueue(v2_path, cut);
+    }
+    ScriptedResponse last{200, "application/json", {framed(tweets, 15, 18)}};
+    last.hold = 10s;
+    server.enqueue(v2_path, last);
+    Harness h(v2_options(server), true);
+    REQUIRE(h.wait_for(18, 15s));
+    CHECK(h.messages() == std::vector<std::string>(tweets.begin(), tweets.begin() + 18));
+    CHECK(h.recorded_delays() == std::vector<std::chrono::milliseconds>(5, 250ms));
+    const auto requests = server.requests();
+    REQUIRE(requests.size() == 6);
+    for (std::size_t i = 1; i < requests.size(); ++i) {
+        const auto gap = std::chrono::duration_cast<std::chrono::milliseconds>(requests[i].at - requests[i - 1].at);
+        INFO("reconnect " << i << " after " << gap.count() << " ms");
+        CHECK(gap >= 250ms);
+        CHECK(gap <= 500ms);
+    }
+}
+
+TEST_CASE("stream: fault sequences follow X's schedules, and data in between restarts them", "[streams]") {
+    const auto tweets = thousand_tweets();
+    ScriptServer server;
+    server.enqueue(v2_path, {420, "application/json", {R"({"title":"Enhance Your Calm"})"}, {}, false});
+    ScriptedResponse worked{200, "application/json", {framed(tweets, 0, 3)}};
+    worked.cut = true;
+    server.enqueue(v2_path, worked);
+    server.enqueue(v2_path, {429, "application/json", {R"({"title":"Too Many Requests"})"}, {}, false});
+    server.enqueue(v2_path, {503, "application/json", {R"({"title":"Service Unavailable"})"}, {}, false});
+    ScriptedResponse silent{200, "application/json", {"\r\n"}};  // a keep-alive, then a cut: no data
+    silent.cut = true;
+    server.enqueue(v2_path, silent);
+    server.enqueue(v2_path, {503, "application/json", {R"({"title":"Service Unavailable"})"}, {}, false});
+    ScriptedResponse ok{200, "application/json", {framed(tweets, 3, 6)}};
+    ok.hold = 10s;
+    server.enqueue(v2_path, ok);
+    Harness h(v2_options(server));
+    REQUIRE(h.wait_for(6));
+    // 420: 60 s. A connection that delivered, cut: 250 ms. 429 after that: 60 s again, not
+    // 120 s. 503: 5 s. Cut without data: 500 ms (the network schedule's second step: no
+    // data since its first). 503 again without data in between: 10 s.
+    CHECK(h.recorded_delays() == std::vector<std::chrono::milliseconds>{60s, 250ms, 60s, 5s, 500ms, 10s});
+}
+
+TEST_CASE("stream: a v2 connection silent for 25 s is replaced after X's 20 s", "[streams][slow]") {
+    const auto tweets = thousand_tweets();
+    ScriptServer server;
+    ScriptedResponse silent{200, "application/json", {framed(tweets, 0, 3)}};
+    silent.hold = 25s;
+    server.enqueue(v2_path, silent);
+    ScriptedResponse next{200, "application/json", {framed(tweets, 3, 6)}};
+    next.hold = 10s;
+    server.enqueue(v2_path, next);
+    Harness h(v2_options(server));  // no stall_timeout given: the API's own
+    REQUIRE(h.wait_for(6, 40s));
+    const auto requests = server.requests();
+    REQUIRE(requests.size() == 2);
+    const auto replaced_after = std::chrono::duration_cast<std::chrono::milliseconds>(requests[1].at - requests[0].at);
+    INFO("replaced after " << replaced_after.count() << " ms");
+    CHECK(replaced_after >= 20s);
+    CHECK(replaced_after < 23s);
     CHECK(h.metrics.render_prometheus().find("birdwatch_stream_reconnects_total{cause=\"stall\"} 1") != std::string::npos);
 }
 

@@ -158,6 +158,7 @@ void ScriptServer::handle(int fd) {
             scripted = true;
         }
         handler = handler_;
+        request.at = std::chrono::steady_clock::now();
         requests_.push_back(request);
     }
     if (!scripted && handler) response = handler(request);

@@ -31,6 +31,7 @@ struct ScriptedResponse {
 struct RecordedRequest {
     std::string method, target, body;
     std::map<std::string, std::string> headers;  // lower-case names
+    std::chrono::steady_clock::time_point at;     // when its headers had arrived
 };
 
 class ScriptServer {

@@ -207,3 +207,38 @@ TEST_CASE("reconnect schedules by cause, as X documents them", "[streams][backof
     CHECK(limited.failed(Cause::rate_limited, t + 20s + 61s) == 60s);
     CHECK(limited.failed(Cause::network, t + 90s) == 250ms);
 }
+
+TEST_CASE("reconnect schedules over sequences of faults: data resets them, failures without data keep growing",
+          "[streams][backoff]") {
+    using Cause = ReconnectPolicy::Cause;
+    auto t = ReconnectPolicy::Clock::time_point{} + 1000h;
+    const auto cut_after_data = [&](ReconnectPolicy& policy, Cause cause) {
+        policy.connected(t += 1s);
+        policy.delivered();
+        return policy.failed(cause, t += 2s);
+    };
+
+    ReconnectPolicy five_cuts;  // each connection worked a moment, then dropped: reconnect at once, every time
+    for (int i = 0; i < 5; ++i) CHECK(cut_after_data(five_cuts, Cause::network) == 250ms);
+
+    ReconnectPolicy silent;  // connects, never delivers, drops: the linear schedule grows
+    std::vector<std::chrono::milliseconds> delays;
+    for (int i = 0; i < 4; ++i) {
+        silent.connected(t += 1s);
+        delays.push_back(silent.failed(Cause::network, t += 1s));
+    }
+    CHECK(delays == std::vector<std::chrono::milliseconds>{250ms, 500ms, 750ms, 1000ms});
+    CHECK(cut_after_data(silent, Cause::network) == 250ms);
+
+    ReconnectPolicy limited;  // 420, then a connection that worked and was cut, then 429: 60 s again, not 120 s
+    CHECK(limited.failed(ReconnectPolicy::classify_status(420), t += 1s) == 60s);
+    CHECK(cut_after_data(limited, Cause::network) == 250ms);
+    CHECK(limited.failed(ReconnectPolicy::classify_status(429), t += 1s) == 60s);
+    CHECK(limited.failed(ReconnectPolicy::classify_status(429), t += 1s) == 120s);  // again without data: doubles
+
+    ReconnectPolicy mixed;  // 503, 503, then a stall after data, then 503: the HTTP schedule restarts at 5 s
+    CHECK(mixed.failed(Cause::http, t += 1s) == 5s);
+    CHECK(mixed.failed(Cause::http, t += 1s) == 10s);
+    CHECK(cut_after_data(mixed, Cause::stall) == 250ms);
+    CHECK(mixed.failed(Cause::http, t += 1s) == 5s);
+}
