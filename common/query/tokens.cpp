@@ -72,11 +72,14 @@ CharRole role(char32_t c) {
         return alnum ? CharRole::word : CharRole::separator;
     }
     if (c == 0xFFFD) return CharRole::separator;  // what malformed UTF-8 decodes to
-    if ((c >= 0xFE00 && c <= 0xFE0F) || (c >= 0xE0100 && c <= 0xE01EF) || (c >= 0x1F3FB && c <= 0x1F3FF))
-        return CharRole::skip;  // variation selectors, emoji skin-tone modifiers
-    switch (u_charType(static_cast<UChar32>(c))) {
+    const auto cp = static_cast<UChar32>(c);
+    switch (u_charType(cp)) {
+        case U_NON_SPACING_MARK:  // variation selectors are marks, but only choose a glyph
+            return u_hasBinaryProperty(cp, UCHAR_VARIATION_SELECTOR) ? CharRole::skip : CharRole::word;
+        case U_MODIFIER_SYMBOL:  // emoji skin tones modify the emoji before them
+            return u_hasBinaryProperty(cp, UCHAR_EMOJI_MODIFIER) ? CharRole::skip : CharRole::separator;
         case U_UPPERCASE_LETTER: case U_LOWERCASE_LETTER: case U_TITLECASE_LETTER: case U_MODIFIER_LETTER:
-        case U_OTHER_LETTER: case U_NON_SPACING_MARK: case U_ENCLOSING_MARK: case U_COMBINING_SPACING_MARK:
+        case U_OTHER_LETTER: case U_ENCLOSING_MARK: case U_COMBINING_SPACING_MARK:
         case U_DECIMAL_DIGIT_NUMBER: case U_LETTER_NUMBER: case U_OTHER_NUMBER:
             return CharRole::word;
         case U_OTHER_SYMBOL:
