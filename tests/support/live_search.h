@@ -5,6 +5,7 @@
 
 #include "common/query/matcher.h"
 #include "common/tweet.h"
+#include "common/tweet_parser.h"
 #include "tests/support/ws_client.h"
 
 #include <catch2/catch.hpp>
@@ -33,21 +34,15 @@ inline std::vector<std::string> tweet_payloads(const WsClient& client) {
     return out;
 }
 
+// The payload's tweet read back with the product's own parser (our published form),
+// so a quoted Post and a Retweet's marker come back too.
 inline Tweet tweet_from_payload(const std::string& payload) {
     const auto j = nlohmann::json::parse(payload)["tweet"];
-    Tweet t;
-    t.id = j["id"];
-    t.text = j["text"];
-    t.lang = j["lang"].is_null() ? "" : j["lang"].get<std::string>();
-    t.user.screen_name = j["user"]["screen_name"];
-    t.hashtags = j["hashtags"].get<std::vector<std::string>>();
-    t.mentions = j["mentions"].get<std::vector<std::string>>();
-    t.urls = j["urls"].get<std::vector<std::string>>();
-    t.retweet_of = j["retweet_of"].is_null() ? "" : j["retweet_of"].get<std::string>();
-    t.in_reply_to = j["in_reply_to"].is_null() ? "" : j["in_reply_to"].get<std::string>();
-    t.in_reply_to_user = j["in_reply_to_user"].is_null() ? "" : j["in_reply_to_user"].get<std::string>();
-    t.has_media = j["has_media"];
-    return t;
+    TweetParser parser;
+    std::vector<Tweet> out;
+    parser.parse(j.dump(), out);
+    REQUIRE(out.size() == 1);
+    return out[0];
 }
 
 inline bool query_matches(const std::string& query, const Tweet& tweet) {
