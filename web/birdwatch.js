@@ -21,11 +21,23 @@
     const when = document.createElement("span");
     when.className = "when";
     when.textContent = new Date(tweet.timestamp_ms).toLocaleString();
+    if (tweet.retweet_of_user) who.textContent += " ↻ @" + tweet.retweet_of_user;  // a Retweet: the original's text
     const text = document.createElement("div");
     text.className = "text";
     text.textContent = tweet.text;
+    item.dataset.id = tweet.id;
     item.append(who, when, text);
+    if (tweet.quoted) {
+      const quoted = document.createElement("blockquote");
+      quoted.className = "quoted";
+      quoted.textContent = "@" + tweet.quoted.user.screen_name + ": " + tweet.quoted.text;
+      item.append(quoted);
+    }
     atTop ? list.prepend(item) : list.append(item);
+  }
+
+  function remove(id) {  // deleted at its source: shown nowhere any more
+    for (const item of list.querySelectorAll("li")) if (item.dataset.id === id) item.remove();
   }
 
   function send(message) { if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message)); }
@@ -54,6 +66,8 @@
         say("live: " + m.query);
         if (resumed) send({ type: "resume", qid, since_id: newest });
         else send({ type: "history", qid, size: 20 });
+      } else if (m.type === "delete") {
+        remove(m.id);
       } else if (m.type === "gap") {  // the replica may have missed tweets: fetch them from the store
         if (qid) send({ type: "resume", qid, since_id: m.after_id, before_id: m.before_id });
       } else if (m.type === "history" || m.type === "resumed") {
