@@ -47,6 +47,41 @@ void append_delete_payload(std::string& out, std::string_view tweet_id, const St
     out.push_back('}');
 }
 
+namespace {
+constexpr std::string_view live_head = R"({"v":1,"type":"live","qid":")";
+}
+
+void append_live_payload(std::string& out, std::string_view qid, std::uint64_t after_id,
+                         const StreamPosition& position) {
+    out.append(live_head);
+    out.append(qid);  // 'q' and hex digits: nothing to escape
+    out.append("\",\"after_id\":\"");
+    out.append(std::to_string(after_id));
+    out.push_back('"');
+    if (position.epoch != 0) {
+        out.append(",\"epoch\":");
+        json_text::append_int(out, position.epoch);
+        out.append(",\"seq\":");
+        json_text::append_int(out, static_cast<std::int64_t>(position.seq));
+    }
+    out.push_back('}');
+}
+
+LiveMarker read_live_marker(std::string_view payload) {
+    if (!payload.starts_with(live_head)) return {};
+    payload.remove_prefix(live_head.size());
+    const std::size_t qid_end = payload.find('"');
+    if (qid_end == std::string_view::npos || qid_end == 0 || qid_end > 64) return {};
+    LiveMarker marker{std::string(payload.substr(0, qid_end)), 0};
+    payload.remove_prefix(qid_end);
+    constexpr std::string_view after_key = R"(","after_id":")";
+    if (!payload.starts_with(after_key)) return {};
+    payload.remove_prefix(after_key.size());
+    const auto [end, ec] = std::from_chars(payload.data(), payload.data() + payload.size(), marker.after_id);
+    if (ec != std::errc{} || end == payload.data() + payload.size() || *end != '"') return {};
+    return marker;
+}
+
 std::string_view deleted_id(std::string_view payload) {
     if (!payload.starts_with(delete_head)) return {};
     payload.remove_prefix(delete_head.size());

@@ -34,6 +34,17 @@ void append_tweet_payload(std::string& out, std::string_view tweet_json, std::sp
 void append_delete_payload(std::string& out, std::string_view tweet_id, const StreamPosition& position = {});
 // The deleted tweet's id when `payload` is a delete payload, else empty.
 std::string_view deleted_id(std::string_view payload);
+// {"v":1,"type":"live","qid":"q…","after_id":"<id>","epoch":E,"seq":S}: from this point in
+// the stream on, the ingest matches query `qid`; every tweet it had handled before has an
+// id of at most `after_id` (0: none). Fanouts route it, clients never see it.
+void append_live_payload(std::string& out, std::string_view qid, std::uint64_t after_id,
+                         const StreamPosition& position = {});
+struct LiveMarker {
+    std::string qid;
+    std::uint64_t after_id = 0;
+};
+// The marker when `payload` is one; an empty qid otherwise.
+LiveMarker read_live_marker(std::string_view payload);
 // The payload's stream position (epoch 0 when it has none), read from its head.
 StreamPosition read_position(std::string_view payload);
 

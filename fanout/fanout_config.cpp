@@ -15,7 +15,7 @@ ConfigSpec fanout_config_spec() {
                 {"http",
                  {{"address", "127.0.0.1"}, {"port", 8080}, {"threads", 0}, {"static_dir", ""},
                   {"max_header_bytes", 8192}, {"max_body_bytes", 16384}, {"reserved_descriptors", 64}}},
-                {"hub", {{"inbox_payloads", 65536}}},
+                {"hub", {{"inbox_payloads", 65536}, {"live_marker_timeout_ms", 2000}}},
                 {"registry",
                  {{"queries_key", "birdwatch:queries"}, {"leases_key", "birdwatch:leases"},
                   {"events_channel", "birdwatch:query-events"}, {"lease_ttl_ms", 30000}, {"refresh_ms", 10000}}},
@@ -92,6 +92,7 @@ FanoutConfig to_fanout_config(const nlohmann::json& v) {
     c.server.max_body_bytes = v["http"]["max_body_bytes"];
     c.server.reserved_descriptors = v["http"]["reserved_descriptors"];
     c.hub_inbox_payloads = std::max<std::size_t>(256, v["hub"]["inbox_payloads"].get<std::size_t>());
+    c.hub_live_marker_timeout = std::chrono::milliseconds(std::max(0, v["hub"]["live_marker_timeout_ms"].get<int>()));
     return c;
 }
 

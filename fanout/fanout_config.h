@@ -26,6 +26,9 @@ struct FanoutConfig {
     std::size_t store_queue = 1000;        // store reads waiting; more are answered `busy`
     std::size_t max_candidates = 10000;    // rows one history/resume page may look at
     std::size_t hub_inbox_payloads = 65536;  // per loop; beyond it the oldest bursts are dropped
+    // How long a new subscription waits for the ingest's live marker (0: not at all, as
+    // without an ingest) before it starts where its loop stands.
+    std::chrono::milliseconds hub_live_marker_timeout{2000};
     std::chrono::milliseconds stats_interval{2000};  // 0: no stats messages
     std::chrono::milliseconds drain{5000};
 };

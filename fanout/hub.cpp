@@ -28,11 +28,13 @@ struct Hub::Reader {
 };
 
 Hub::Hub(MetricsRegistry& metrics, IoPool& loops, QueryAcquired on_acquired, QueryReleased on_released,
-         std::size_t inbox_payloads)
+         MarkerNeeded on_marker_needed, std::size_t inbox_payloads, std::chrono::milliseconds marker_timeout)
     : loops_(loops),
       shards_(loops.size()),
       on_acquired_(std::move(on_acquired)),
       on_released_(std::move(on_released)),
+      on_marker_needed_(std::move(on_marker_needed)),
+      marker_timeout_(marker_timeout),
       reader_(std::make_unique<Reader>()),
       inbox_capacity_(std::max<std::size_t>(1, inbox_payloads)),
       payloads_(metrics.counter("birdwatch_fanout_payloads_total", "Payloads received from Redis")),
@@ -41,6 +43,11 @@ Hub::Hub(MetricsRegistry& metrics, IoPool& loops, QueryAcquired on_acquired, Que
       unreadable_(metrics.counter("birdwatch_fanout_payloads_unreadable_total",
                                   "Payloads without a readable qids array, or spanning several lines (dropped)")),
       deletions_(metrics.counter("birdwatch_fanout_deletions_total", "Delete notices passed to the clients")),
+      live_markers_(metrics.counter("birdwatch_fanout_live_markers_total",
+                                    "Live markers received (where the ingest began matching a query)")),
+      marker_timeouts_(metrics.counter("birdwatch_fanout_live_marker_timeouts_total",
+                                       "Subscriptions started without their live marker (none came in time: no "
+                                       "ingest?); their history/live boundary is where the loop stood")),
       inbox_dropped_(metrics.counter("birdwatch_fanout_inbox_dropped_total",
                                      "Payloads dropped from a loop's full inbox (the loop fell behind Redis)")) {
     for (const char* reason : {"resubscribed", "epoch", "sequence"})
@@ -79,16 +86,62 @@ void Hub::leave(std::size_t loop, const Recipient* recipient) {
     connections_.fetch_sub(1, std::memory_order_relaxed);
 }
 
-void Hub::subscribe(std::size_t loop, const Recipient* recipient, const std::string& qid, const std::string& canonical) {
+std::optional<std::uint64_t> Hub::subscribe(std::size_t loop, const Recipient* recipient, const std::string& qid,
+                                            const std::string& canonical) {
     Shard& shard = shards_[loop];
     const auto member = shard.members.find(recipient);
-    if (member == shard.members.end()) return;
+    if (member == shard.members.end()) return std::nullopt;
     auto& qids = member->second.qids;
-    if (std::find(qids.begin(), qids.end(), qid) != qids.end()) return;
+    if (std::find(qids.begin(), qids.end(), qid) != qids.end()) return std::nullopt;
     qids.push_back(qid);
-    auto& list = shard.by_query[qid];
-    if (list.empty()) count_query(qid, &canonical, +1);
-    list.push_back(&member->second);
+    auto& live = shard.by_query[qid];
+    auto& waiting = shard.pending[qid];
+    if (live.empty() && waiting.empty()) count_query(qid, &canonical, +1);
+    std::optional<std::uint64_t> confirmed;
+    {
+        std::lock_guard lock(queries_mutex_);
+        if (const auto it = confirmed_.find(qid); it != confirmed_.end() && it->second.marker <= shard.markers_seen)
+            confirmed = it->second.after_id;
+    }
+    if (marker_timeout_.count() == 0) confirmed = confirmed.value_or(0);  // configured not to wait
+    if (confirmed) {
+        // Everything this loop hands on from here carries the query (the marker came before
+        // it); tweets up to the marker's after_id were handled before the query went live.
+        live.push_back(&member->second);
+        return std::max(*confirmed, shard.last_id);
+    }
+    if (waiting.empty() && on_marker_needed_) on_marker_needed_(qid);
+    waiting.push_back({&member->second, std::chrono::steady_clock::now()});
+    ++member->second.pending;
+    return std::nullopt;
+}
+
+void Hub::start_pending(Shard& shard, const std::string& qid, std::uint64_t after_id, bool overdue) {
+    const auto it = shard.pending.find(qid);
+    if (it == shard.pending.end()) return;
+    const auto now = std::chrono::steady_clock::now();
+    auto& live = shard.by_query[qid];
+    std::vector<Pending> still;
+    for (const Pending& p : it->second) {
+        if (overdue && now - p.since < marker_timeout_) {
+            still.push_back(p);
+            continue;
+        }
+        if (overdue) marker_timeouts_.inc();
+        --p.member->pending;
+        live.push_back(p.member);
+        p.member->recipient->live(qid, after_id);
+    }
+    if (still.empty()) shard.pending.erase(it);
+    else it->second = std::move(still);
+    if (live.empty()) shard.by_query.erase(qid);
+}
+
+void Hub::start_overdue(std::size_t loop) {
+    Shard& shard = shards_[loop];
+    std::vector<std::string> qids;
+    for (const auto& [qid, waiting] : shard.pending) qids.push_back(qid);
+    for (const auto& qid : qids) start_pending(shard, qid, shard.last_id, true);
 }
 
 void Hub::unsubscribe(std::size_t loop, const Recipient* recipient, const std::string& qid) {
@@ -102,15 +155,20 @@ void Hub::unsubscribe(std::size_t loop, const Recipient* recipient, const std::s
     drop_subscription(shard, &member->second, qid);
 }
 
-void Hub::drop_subscription(Shard& shard, const Member* member, const std::string& qid) {
-    const auto it = shard.by_query.find(qid);
-    if (it == shard.by_query.end()) return;
-    auto& list = it->second;
-    list.erase(std::remove(list.begin(), list.end(), member), list.end());
-    if (list.empty()) {
-        shard.by_query.erase(it);
-        count_query(qid, nullptr, -1);
+void Hub::drop_subscription(Shard& shard, Member* member, const std::string& qid) {
+    bool held = false;
+    if (const auto it = shard.by_query.find(qid); it != shard.by_query.end()) {
+        std::erase(it->second, member);
+        if (it->second.empty()) shard.by_query.erase(it);
+        held = true;
     }
+    if (const auto it = shard.pending.find(qid); it != shard.pending.end()) {
+        if (std::erase_if(it->second, [&](const Pending& p) { return p.member == member; }))
+            --member->pending;
+        if (it->second.empty()) shard.pending.erase(it);
+        held = true;
+    }
+    if (held && !shard.by_query.count(qid) && !shard.pending.count(qid)) count_query(qid, nullptr, -1);
 }
 
 // The registrar hears of a query's first and last loop under the lock, so an
@@ -124,6 +182,7 @@ void Hub::count_query(const std::string& qid, const std::string* canonical, int 
     const auto it = queries_.find(qid);
     if (it == queries_.end() || --it->second > 0) return;
     queries_.erase(it);
+    confirmed_.erase(qid);  // its lease may lapse: the next subscriber asks again
     on_released_(qid);
 }
 
@@ -133,6 +192,22 @@ void Hub::publish(std::string payload) {
     if (std::memchr(payload.data(), '\n', payload.size())) {
         unreadable_.inc();
         reader_->reject(payload, "payload spans several lines");
+        return;
+    }
+    if (protocol::LiveMarker marker = protocol::read_live_marker(payload); !marker.qid.empty()) {
+        live_markers_.inc();
+        if (const protocol::StreamPosition position = protocol::read_position(payload); position.epoch != 0) {
+            if (last_position_.epoch != 0 && position.epoch != last_position_.epoch) note_gap("epoch");
+            else if (last_position_.epoch != 0 && position.seq != last_position_.seq + 1) note_gap("sequence");
+            last_position_ = position;
+        }
+        ++markers_;
+        {
+            std::lock_guard lock(queries_mutex_);
+            if (queries_.count(marker.qid)) confirmed_[marker.qid] = {marker.after_id, markers_};
+        }
+        burst_.push_back({nullptr, {std::move(marker.qid)}, Routed::Kind::live, marker.after_id, markers_});
+        if (burst_.size() >= max_burst) end_of_burst();
         return;
     }
     const bool deletion = !protocol::deleted_id(payload).empty();
@@ -149,7 +224,7 @@ void Hub::publish(std::string payload) {
     }
     if (deletion) {  // any client may hold the tweet (live or from history): every subscriber hears of it
         deletions_.inc();
-        burst_.push_back({std::make_shared<const std::string>(std::move(payload)), {}, true});
+        burst_.push_back({std::make_shared<const std::string>(std::move(payload)), {}, Routed::Kind::notice});
         if (burst_.size() >= max_burst) end_of_burst();
         return;
     }
@@ -162,14 +237,15 @@ void Hub::publish(std::string payload) {
             gaps_[gap_reason_]->inc();
             reader_->log->info("msg=\"gap: clients resume the ids in between\" reason={} after_id={} before_id={}",
                                gap_reason_, gap_after_, id);
-            burst_.push_back({std::make_shared<const std::string>(client::gap_notice(gap_after_, id)), {}, true});
+            burst_.push_back(
+                {std::make_shared<const std::string>(client::gap_notice(gap_after_, id)), {}, Routed::Kind::gap});
         }
         gap_reason_ = nullptr;
     }
     if (id > latest_tweet_id_.load(std::memory_order_relaxed)) latest_tweet_id_.store(id, std::memory_order_relaxed);
     if (const auto at = payload.find(R"("ingest_us":)"); at != std::string::npos)
         latency_.observe(static_cast<double>(now_epoch_us() - std::strtoll(payload.c_str() + at + 12, nullptr, 10)) / 1e6);
-    burst_.push_back({std::make_shared<const std::string>(std::move(payload)), std::move(qids)});
+    burst_.push_back({std::make_shared<const std::string>(std::move(payload)), std::move(qids), Routed::Kind::tweet, id});
     // A flood never ends its burst: keep latency and the burst's memory bounded.
     if (burst_.size() >= max_burst) end_of_burst();
 }
@@ -223,13 +299,21 @@ void Hub::deliver_inbox(std::size_t loop) {
 // loop, so the lists are not changed while they are walked.
 void Hub::queue(Shard& shard, const Burst& burst) {
     auto& targets = shard.targets;
-    for (const auto& [frame, qids, notice] : burst) {
-        if (notice) {
-            const Frame local(std::make_shared<Frame>(frame), frame.get());
-            for (auto& [key, member] : shard.members)
-                if (!member.qids.empty() && member.recipient->notice(local)) shard.touched.push_back(member.recipient);
+    for (const auto& [frame, qids, kind, id, marker] : burst) {
+        if (kind == Routed::Kind::live) {
+            shard.markers_seen = marker;
+            start_pending(shard, qids[0], id, false);
             continue;
         }
+        if (kind == Routed::Kind::notice || kind == Routed::Kind::gap) {
+            const Frame local(std::make_shared<Frame>(frame), frame.get());
+            for (auto& [key, member] : shard.members) {
+                const std::size_t wanted = kind == Routed::Kind::gap ? member.pending : 0;
+                if (member.qids.size() > wanted && member.recipient->notice(local)) shard.touched.push_back(member.recipient);
+            }
+            continue;
+        }
+        shard.last_id = std::max(shard.last_id, id);
         for (const auto& qid : qids) {
             const auto it = shard.by_query.find(qid);
             if (it != shard.by_query.end()) targets.insert(targets.end(), it->second.begin(), it->second.end());

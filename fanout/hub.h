@@ -15,6 +15,8 @@
 #include "fanout/io_pool.h"
 
 #include <atomic>
+#include <chrono>
+#include <optional>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -36,6 +38,9 @@ public:
     // dropped for being slow. True when the recipient wants a flush().
     virtual bool notice(const Frame& frame) = 0;
     virtual void flush() = 0;
+    // A subscription that waited for its live marker is live: tweets after `after_id`
+    // reach it live, those up to it are history's.
+    virtual void live(const std::string& qid, std::uint64_t after_id) = 0;
     virtual void close(unsigned short code) = 0;  // a WebSocket close code (1001 on shutdown)
 };
 
@@ -43,17 +48,28 @@ class Hub {
 public:
     using QueryAcquired = std::function<void(const std::string& qid, const std::string& canonical)>;
     using QueryReleased = std::function<void(const std::string& qid)>;
+    using MarkerNeeded = std::function<void(const std::string& qid)>;
 
     // `inbox_payloads`: how many payloads may wait for one loop; beyond that the oldest
     // waiting bursts are dropped (counted) -- a loop that stalls cannot grow memory.
+    // `on_marker_needed`: ask the ingest where a query went live (QueryRegistrar::request_marker).
+    // A new subscriber waits for that marker at most `marker_timeout`, then starts where its loop stands.
     Hub(MetricsRegistry& metrics, IoPool& loops, QueryAcquired on_acquired, QueryReleased on_released,
-        std::size_t inbox_payloads = 65536);
+        MarkerNeeded on_marker_needed = {}, std::size_t inbox_payloads = 65536,
+        std::chrono::milliseconds marker_timeout = std::chrono::seconds(2));
     ~Hub();
 
     // On loop `loop`'s thread, for recipients living on that loop.
     void join(std::size_t loop, const std::shared_ptr<Recipient>& recipient);
     void leave(std::size_t loop, const Recipient* recipient);  // also drops its subscriptions
-    void subscribe(std::size_t loop, const Recipient* recipient, const std::string& qid, const std::string& canonical);
+    // Where the subscription's live delivery begins: the newest tweet id before it (history
+    // lies at and below it), when known at once -- the ingest is known to match the query.
+    // Otherwise nullopt: the hub asks the ingest for its live marker and holds the query's
+    // tweets from this recipient until the marker passes this loop, then calls live().
+    std::optional<std::uint64_t> subscribe(std::size_t loop, const Recipient* recipient, const std::string& qid,
+                                           const std::string& canonical);
+    // From each loop's timer: subscriptions that waited longer than marker_timeout start now.
+    void start_overdue(std::size_t loop);
     void unsubscribe(std::size_t loop, const Recipient* recipient, const std::string& qid);
 
     // A `matches` payload for the subscribers of its qids, sent on at the next
@@ -80,11 +96,21 @@ private:
     struct Member {
         std::shared_ptr<Recipient> recipient;
         std::vector<std::string> qids;
+        std::size_t pending = 0;  // of those, waiting for their live marker
     };
     struct Routed {
-        Frame frame;
-        std::vector<std::string> qids;
-        bool notice = false;  // to every member with a subscription, whatever its qids
+        // notice: to every member with a subscription; gap: to those with a live one (a
+        // waiting subscription's first history or resume reaches past the gap anyway).
+        enum class Kind { tweet, notice, gap, live };
+        Frame frame;                     // none for a live marker
+        std::vector<std::string> qids;   // a live marker: its one query
+        Kind kind = Kind::tweet;
+        std::uint64_t id = 0;            // the tweet's id; a live marker's after_id
+        std::uint64_t marker = 0;        // a live marker's number (markers_ when it was read)
+    };
+    struct Pending {
+        Member* member;
+        std::chrono::steady_clock::time_point since;
     };
     using Burst = std::vector<Routed>;
     // One per loop; only that loop's thread touches it. Members are map nodes, so
@@ -92,6 +118,9 @@ private:
     struct Shard {
         std::unordered_map<const Recipient*, Member> members;
         std::unordered_map<std::string, std::vector<Member*>> by_query;
+        std::unordered_map<std::string, std::vector<Pending>> pending;  // waiting for their live marker
+        std::uint64_t last_id = 0;       // the newest tweet this loop has handed on
+        std::uint64_t markers_seen = 0;  // the number of the newest live marker this loop has passed
         std::vector<Member*> targets;                     // scratch: one payload's recipients
         std::vector<std::shared_ptr<Recipient>> touched;  // scratch: the bursts' recipients to flush
         // Bursts handed over by the subscriber thread. The loop takes all of them in one
@@ -103,7 +132,8 @@ private:
     };
     void deliver_inbox(std::size_t loop);
     void queue(Shard& shard, const Burst& burst);
-    void drop_subscription(Shard& shard, const Member* member, const std::string& qid);
+    void drop_subscription(Shard& shard, Member* member, const std::string& qid);
+    void start_pending(Shard& shard, const std::string& qid, std::uint64_t after_id, bool overdue);
     void count_query(const std::string& qid, const std::string* canonical, int delta);
     template <typename Visit>
     void for_each_member(Visit visit);
@@ -112,9 +142,20 @@ private:
     std::vector<Shard> shards_;
     QueryAcquired on_acquired_;
     QueryReleased on_released_;
+    MarkerNeeded on_marker_needed_;
+    const std::chrono::milliseconds marker_timeout_;
     // Subscribers per query across all loops: only subscribe/unsubscribe take this lock.
     mutable std::mutex queries_mutex_;
     std::unordered_map<std::string, std::size_t> queries_;
+    // Queries the ingest is known to match: the newest live marker seen while this replica
+    // had subscribers for them. A loop may start a subscriber at once only once it has
+    // passed that marker itself (its tweets are then in the same order as the ingest's).
+    struct Confirmed {
+        std::uint64_t after_id = 0;
+        std::uint64_t marker = 0;
+    };
+    std::unordered_map<std::string, Confirmed> confirmed_;
+    std::uint64_t markers_ = 0;  // live markers read, on the subscriber's thread
 
     struct Reader;  // used by publish() only (one thread)
     std::unique_ptr<Reader> reader_;
@@ -133,6 +174,8 @@ private:
     Histogram& latency_;
     Counter& unreadable_;
     Counter& deletions_;
+    Counter& live_markers_;
+    Counter& marker_timeouts_;
     Counter& inbox_dropped_;
 };
 

@@ -44,7 +44,9 @@ int main(int argc, char** argv) {
     IoPool loops(config.loops, metrics);
     Hub hub(
         metrics, loops, [&](const std::string& qid, const std::string& query) { registrar.acquire(qid, query); },
-        [&](const std::string& qid) { registrar.release(qid); }, config.hub_inbox_payloads);
+        [&](const std::string& qid) { registrar.release(qid); },
+        [&](const std::string& qid) { registrar.request_marker(qid); }, config.hub_inbox_payloads,
+        config.hub_live_marker_timeout);
     RedisSubscriber subscriber(
         config.redis, config.channel, [&hub](std::string payload) { hub.publish(std::move(payload)); }, metrics,
         [&hub, first = true]() mutable {

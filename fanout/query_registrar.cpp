@@ -19,16 +19,42 @@ QueryRegistrar::QueryRegistrar(RegistrarOptions options, MetricsRegistry& metric
                                 "Subscription changes dropped because the registrar fell behind")),
       conflicts_(metrics.counter("birdwatch_fanout_registry_conflicts_total",
                                  "Leases refused because the registry holds a different text under the same id")),
+      marks_(metrics.counter("birdwatch_fanout_live_marker_requests_total",
+                             "Times this replica asked the ingest where a query went live")),
       guard_("query-registrar", metrics) {}
 
 QueryRegistrar::~QueryRegistrar() { stop(); }
 
 void QueryRegistrar::acquire(const std::string& qid, const std::string& canonical) {
-    if (!changes_.try_push({true, qid, canonical})) overflow_.inc();
+    if (!changes_.try_push({Change::Kind::acquire, qid, canonical})) overflow_.inc();
 }
 
 void QueryRegistrar::release(const std::string& qid) {
-    if (!changes_.try_push({false, qid, {}})) overflow_.inc();
+    if (!changes_.try_push({Change::Kind::release, qid, {}})) overflow_.inc();
+}
+
+void QueryRegistrar::request_marker(const std::string& qid) {
+    if (!changes_.try_push({Change::Kind::mark, qid, {}})) overflow_.inc();
+}
+
+// Without Redis the request is lost: the hub then starts the subscriber where it stands
+// after its marker timeout.
+void QueryRegistrar::announce_marks(const std::vector<std::string>& qids) {
+    if (qids.empty() || (!connection_.connected() && !connection_.connect(options_.redis, true).empty())) return;
+    for (const auto& qid : qids) {
+        const std::string event = R"({"v":1,"op":"mark","qid":")" + qid + "\"}";
+        redisAppendCommand(connection_.context(), "PUBLISH %b %b", options_.keys.events.data(),
+                           options_.keys.events.size(), event.data(), event.size());
+    }
+    for (std::size_t i = 0; i < qids.size(); ++i) {
+        void* raw = nullptr;
+        if (redisGetReply(connection_.context(), &raw) != REDIS_OK) {
+            connection_.disconnect();
+            return;
+        }
+        freeReplyObject(raw);
+        marks_.inc();
+    }
 }
 
 void QueryRegistrar::start() { thread_ = std::thread([this] { guard_.run([this] { run(); }); }); }
@@ -88,8 +114,11 @@ void QueryRegistrar::run() {
     while (true) {
         const auto wait = std::max(0ms, std::chrono::duration_cast<std::chrono::milliseconds>(next_refresh - Clock::now()));
         std::vector<const std::pair<const std::string, std::string>*> fresh;
-        while (auto change = fresh.empty() ? changes_.pop_for(wait) : changes_.try_pop()) {
-            if (change->acquire) {
+        std::vector<std::string> marks;
+        while (auto change = fresh.empty() && marks.empty() ? changes_.pop_for(wait) : changes_.try_pop()) {
+            if (change->kind == Change::Kind::mark) {
+                marks.push_back(std::move(change->qid));
+            } else if (change->kind == Change::Kind::acquire) {
                 auto [it, inserted] = held_.insert_or_assign(change->qid, change->canonical);
                 if (inserted) fresh.push_back(&*it);
             } else {
@@ -100,6 +129,7 @@ void QueryRegistrar::run() {
         }
         if (changes_.closed_and_drained()) return;
         if (!lease(fresh)) next_refresh = Clock::now();  // retry everything once Redis is back
+        announce_marks(marks);  // after the leases: the ingest learns of a new query first
         if (Clock::now() >= next_refresh) {
             std::vector<const std::pair<const std::string, std::string>*> all;
             for (const auto& q : held_) all.push_back(&q);

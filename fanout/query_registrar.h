@@ -35,16 +35,20 @@ public:
     // From any thread; never blocks.
     void acquire(const std::string& qid, const std::string& canonical);
     void release(const std::string& qid);
+    // Asks the ingest where `qid` went live (a "mark" announcement, after any lease of it):
+    // the hub holds a new subscriber's deliveries until that marker arrives.
+    void request_marker(const std::string& qid);
 
     void start();
     void stop();
 
 private:
     struct Change {
-        bool acquire = true;
+        enum class Kind { acquire, release, mark } kind = Kind::acquire;
         std::string qid, canonical;
     };
     void run();
+    void announce_marks(const std::vector<std::string>& qids);
     bool lease(const std::vector<const std::pair<const std::string, std::string>*>& queries);
 
     const RegistrarOptions options_;
@@ -58,6 +62,7 @@ private:
     Counter& announced_;
     Counter& overflow_;
     Counter& conflicts_;
+    Counter& marks_;
     FirstOccurrence first_conflict_;
     ThreadGuard guard_;
     std::thread thread_;

@@ -17,6 +17,7 @@
 #include <optional>
 #include <unordered_map>
 #include <utility>
+#include <variant>
 
 namespace birdwatch {
 
@@ -50,8 +51,9 @@ class WebSocketSession;
 // What one loop's sessions share. Only that loop's thread touches it, except the
 // counters, which /metrics reads.
 struct alignas(64) LoopState {
-    explicit LoopState(net::io_context& io) : context(io), sweep_timer(io) {}
+    LoopState(net::io_context& io, std::size_t loop_index) : context(io), index(loop_index), sweep_timer(io) {}
     net::io_context& context;
+    const std::size_t index;
     std::vector<char> read_buffer = std::vector<char>(read_chunk);
     std::vector<iovec> iov;  // scratch for one writev
     std::vector<std::weak_ptr<WebSocketSession>> sessions;  // for the idle and close deadlines
@@ -151,6 +153,14 @@ public:
     }
 
     void close(unsigned short code) override { start_close(code, false); }
+
+    void live(const std::string& qid, std::uint64_t after_id) override {
+        const auto held = queries_.find(qid);
+        if (held == queries_.end()) return;
+        held->second.live_after = after_id;
+        auto waiting = std::move(held->second.waiting);
+        for (auto& request : waiting) std::visit([this](auto& r) { act(r); }, request);
+    }
 
     // From the loop's timer: the idle, close and slow-client deadlines.
     void sweep(Clock::time_point now) {
@@ -285,9 +295,11 @@ private:
         if (!queries_.count(query.id) && queries_.size() >= options_.max_subscriptions)
             return reply_error({"too_many_subscriptions", "query",
                                 "at most " + std::to_string(options_.max_subscriptions) + " subscriptions per connection", {}});
-        shared_.hub.subscribe(loop_index_, this, query.id, query.canonical);
         // A repeated subscribe keeps the first one's boundary: live delivery has not stopped.
-        queries_.try_emplace(query.id, Subscription{query.canonical, shared_.hub.latest_tweet_id()});
+        if (!queries_.count(query.id)) {
+            const auto live_after = shared_.hub.subscribe(loop_index_, this, query.id, query.canonical);
+            queries_.emplace(query.id, Subscription{query.canonical, live_after, {}});
+        }
         reply(client::query_reply("subscribed", query.id, &query.canonical));
     }
 
@@ -300,28 +312,48 @@ private:
     void act(client::History& request) {
         if (!shared_.store) return no_store();
         std::string canonical;
+        std::uint64_t before = request.before, wait_for = 0;
         if (request.query) {
             canonical = request.query->canonical;
         } else {
             const auto held = queries_.find(request.qid);
             if (held == queries_.end()) return not_subscribed(request.qid);
-            canonical = held->second.canonical;
+            Subscription& subscription = held->second;
+            canonical = subscription.canonical;
+            if (!before) {
+                // The first page of a subscription's history starts where its live delivery
+                // began, so the two meet with nothing missing and nothing twice; until the
+                // hub knows where that is, the request waits (a few, bounded).
+                if (!subscription.live_after) return wait_for_live(subscription, std::move(request));
+                if (*subscription.live_after) {
+                    before = *subscription.live_after + 1;
+                    wait_for = *subscription.live_after;
+                }
+            }
         }
-        if (!shared_.store->history(request.qid, canonical, request.size, request.before, store_reply())) busy();
+        if (!shared_.store->history(request.qid, canonical, request.size, before, wait_for, store_reply())) busy();
     }
 
     void act(client::Resume& request) {
         if (!shared_.store) return no_store();
         const auto held = queries_.find(request.qid);
         if (held == queries_.end()) return not_subscribed(request.qid);
+        if (!request.before_id && !held->second.live_after) return wait_for_live(held->second, std::move(request));
         // Up to where live delivery began for this subscription (a replica that had received
         // nothing when the client subscribed bounds the walk now), or to a gap's end.
-        const std::uint64_t until = held->second.live_after ? held->second.live_after : shared_.hub.latest_tweet_id();
+        const std::uint64_t until = held->second.live_after && *held->second.live_after ? *held->second.live_after
+                                                                                       : shared_.hub.latest_tweet_id();
         const std::uint64_t before = request.before_id ? request.before_id : until ? until + 1 : 0;
         const std::uint64_t wait_for = request.before_id ? request.before_id : until;
         if (!shared_.store->resume(request.qid, held->second.canonical, request.since_id, before, wait_for,
                                    store_reply()))
             busy();
+    }
+
+    template <typename Request>
+    void wait_for_live(auto& subscription, Request request) {
+        if (subscription.waiting.size() >= max_waiting_requests) return busy();
+        subscription.waiting.emplace_back(std::move(request));
     }
 
     void act(client::Get& request) {
@@ -510,8 +542,13 @@ private:
 
     struct Subscription {
         std::string canonical;
-        std::uint64_t live_after = 0;  // the newest tweet the replica had seen when it began: later ones come live
+        // The newest tweet before live delivery began (later ones come live, it and earlier
+        // ones are history's); unknown until the hub has the ingest's live marker.
+        std::optional<std::uint64_t> live_after;
+        // History and resume asked for before live_after was known, served once it is.
+        std::vector<std::variant<client::History, client::Resume>> waiting;
     };
+    static constexpr std::size_t max_waiting_requests = 4;
     std::unordered_map<std::string, Subscription> queries_;  // this connection's, by qid
     std::size_t errors_ = 0;
     double tokens_ = 0;
@@ -543,7 +580,7 @@ WebSocketSessions::Impl::Impl(IoPool& pool, Hub& hub_, StoreReader* store_, cons
       backpressure_closes(m.counter("birdwatch_fanout_backpressure_closes_total",
                                     "Connections reset because a reply or control frame did not fit under max_queue_bytes")),
       protocol_limits{options_.max_page, 20} {
-    for (std::size_t i = 0; i < pool.size(); ++i) loops.push_back(std::make_unique<LoopState>(pool.context(i)));
+    for (std::size_t i = 0; i < pool.size(); ++i) loops.push_back(std::make_unique<LoopState>(pool.context(i), i));
     m.counter_fn("birdwatch_fanout_frames_sent_total", "Messages written to clients",
                  [this] { return total([](const LoopState& l) -> const LocalCounter& { return l.frames_sent; }); });
     m.counter_fn("birdwatch_fanout_bytes_sent_total", "Message bytes written to clients",
@@ -567,6 +604,7 @@ void WebSocketSessions::Impl::sweep(LoopState& loop) {
         ++kept;
     }
     sessions.resize(kept);
+    hub.start_overdue(loop.index);
     loop.sweep_timer.expires_after(sweep_interval);
     loop.sweep_timer.async_wait([this, &loop](boost::system::error_code ec) {
         if (!ec) sweep(loop);

@@ -52,9 +52,10 @@ bool StoreReader::submit(Request request) {
 }
 
 bool StoreReader::history(const std::string& qid, const std::string& canonical, std::size_t size, std::uint64_t before,
-                          Reply reply) {
+                          std::uint64_t wait_for, Reply reply) {
     PageRequest page{PageRequest::Order::newest_first, std::min(size, options_.max_page), before, 0, options_.max_candidates};
-    return submit({Request::Kind::history, qid, canonical, page, 0, 0, 0, {}, std::move(reply)});
+    return submit({Request::Kind::history, qid, canonical, page, 0, wait_for, 0, Clock::now() + options_.catch_up_wait,
+                   std::move(reply)});
 }
 
 bool StoreReader::resume(const std::string& qid, const std::string& canonical, std::uint64_t since_id,
@@ -110,7 +111,7 @@ void StoreReader::handle(std::unique_ptr<TweetStore>& store, Request& request) {
 }
 
 bool StoreReader::set_aside(TweetStore& store, Request& request) {
-    if (request.kind != Request::Kind::resume || request.caught_up_to == 0) return false;
+    if (request.kind == Request::Kind::get || request.caught_up_to == 0) return false;
     StoreStatus status;
     const bool caught_up = store.get(std::to_string(request.caught_up_to), status).has_value();
     if (caught_up || !status.ok() || Clock::now() >= request.wait_until) {

@@ -42,9 +42,10 @@ public:
     void start();
     void stop();
 
-    // Newest first, ids below `before` (0: from the newest); reply type "history".
+    // Newest first, ids below `before` (0: from the newest); reply type "history". Like
+    // resume, waits (up to catch_up_wait) until the store holds tweet `wait_for` (0: no wait).
     bool history(const std::string& qid, const std::string& canonical, std::size_t size, std::uint64_t before,
-                 Reply reply);
+                 std::uint64_t wait_for, Reply reply);
     // Matches with ids above `since_id` and below `before_id` (the tweet after the newest
     // the replica had seen when the client subscribed, as what came later reaches it
     // live; or a gap's end), oldest first, a page of max_page; reply type "resumed" with
@@ -67,9 +68,9 @@ private:
         std::string qid, canonical;
         PageRequest page;
         std::uint64_t id = 0;            // get
-        std::uint64_t caught_up_to = 0;  // resume: the tweet the store must hold first
+        std::uint64_t caught_up_to = 0;  // history, resume: the tweet the store must hold first
         std::uint64_t before_id = 0;     // resume: echoed, so the client pages with it
-        Clock::time_point wait_until{};  // resume: how long it may wait for the store to catch up
+        Clock::time_point wait_until{};  // history, resume: how long it may wait for the store to catch up
         Reply reply;
     };
     bool submit(Request request);

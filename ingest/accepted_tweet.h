@@ -10,7 +10,7 @@
 namespace birdwatch {
 
 struct AcceptedTweet {
-    StoredTweet tweet;
+    StoredTweet tweet;  // empty json: no tweet, only publications (a live marker)
     std::vector<Publication> publications;  // none when no query matched and there is no firehose
 };
 

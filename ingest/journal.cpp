@@ -38,7 +38,9 @@ void Journal::join() {
 
 bool Journal::append_durably(std::span<AcceptedTweet> batch, Spool::Appended& where) {
     records_.clear();
-    for (const AcceptedTweet& accepted : batch) records_.push_back(accepted.tweet.json);
+    for (const AcceptedTweet& accepted : batch)
+        if (!accepted.tweet.json.empty()) records_.push_back(accepted.tweet.json);
+    if (records_.empty()) return true;  // only markers: nothing to make durable
     std::string error;
     int attempts_since_stop = 0;
     while (gave_up_ || !ledger_->append(records_, error, where)) {
@@ -92,7 +94,9 @@ void Journal::run() {
             release(part);
             SpooledBatch spooled{{}, where};
             spooled.tweets.reserve(part.size());
-            for (AcceptedTweet& accepted : part) spooled.tweets.push_back(std::move(accepted.tweet));
+            for (AcceptedTweet& accepted : part)
+                if (!accepted.tweet.json.empty()) spooled.tweets.push_back(std::move(accepted.tweet));
+            if (spooled.tweets.empty()) continue;
             if (!to_store_->try_push(std::move(spooled))) read_back_.inc();
         }
     }

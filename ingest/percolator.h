@@ -25,6 +25,7 @@ public:
     // False when no query has that id.
     bool remove(const std::string& id);
     std::size_t size() const { return by_id_.size(); }
+    bool contains(const std::string& id) const { return by_id_.count(id) != 0; }
     template <typename Visit>
     void for_each_id(Visit&& visit) const {
         for (const auto& [id, slot] : by_id_) visit(id);

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 #include <unordered_set>
 
 namespace birdwatch {
@@ -35,6 +36,8 @@ Pipeline::Pipeline(const PipelineOptions& options, BoundedChannel<StreamLine>& l
                                "Tweets whose id the pipeline had just handled (stream repeats): dropped")),
       deletions_(metrics.counter("birdwatch_ingest_deletions_total",
                                  "Delete notices passed on to the store and the fanouts")),
+      live_markers_(metrics.counter("birdwatch_ingest_live_markers_total",
+                                    "Markers published where a query went live (history meets live there)")),
       live_queries_(metrics.gauge("birdwatch_ingest_live_queries", "Queries the percolator matches against")),
       lag_ms_(metrics.gauge("birdwatch_ingest_lag_ms",
                             "How far behind the stream the pipeline is: receipt time minus creation time of the "
@@ -78,7 +81,19 @@ void Pipeline::add_query(const std::string& qid, const std::string& text) {
         return;
     }
     parse.query->id = qid;  // the registry's id is the one clients hold
-    percolator_.add(*parse.query);
+    if (percolator_.add(*parse.query)) mark_live(qid);
+}
+
+// Where the query went live, in the stream's own order: every tweet handled before has
+// an id of at most newest_id_, every later one is matched against it. Fanouts start
+// their clients' live delivery here and history below it, so the two meet exactly.
+void Pipeline::mark_live(const std::string& qid) {
+    AcceptedTweet marker;
+    std::string payload;
+    protocol::append_live_payload(payload, qid, newest_id_, {epoch_, ++matches_seq_});
+    marker.publications.push_back({options_.matches_channel, std::move(payload)});
+    live_markers_.inc();
+    out_.push(std::move(marker));
 }
 
 void Pipeline::apply_query_updates() {
@@ -92,6 +107,9 @@ void Pipeline::apply_query_updates() {
             case QueryUpdate::Kind::remove:
                 absent_since_.erase(update->qid);
                 percolator_.remove(update->qid);
+                break;
+            case QueryUpdate::Kind::mark:
+                if (percolator_.contains(update->qid)) mark_live(update->qid);
                 break;
             case QueryUpdate::Kind::snapshot: {
                 // The snapshot is the truth, except that what it lacks is kept for snapshot_grace.
@@ -169,6 +187,8 @@ void Pipeline::handle(const StreamLine& line) {
             continue;
         }
         recent_size_.store(recent_.size(), std::memory_order_relaxed);
+        if (std::uint64_t id = 0; std::from_chars(tweet.id.data(), tweet.id.data() + tweet.id.size(), id).ec == std::errc{})
+            newest_id_ = std::max(newest_id_, id);
         if (tweet.created_at_ms > 0) lag_ms_.set(line.received_us / 1000 - tweet.created_at_ms);
         extract_features(tweet, features_);
         matched_.clear();

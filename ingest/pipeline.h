@@ -54,6 +54,7 @@ private:
     void add_query(const std::string& qid, const std::string& text);
     void handle(const StreamLine& line);
     void handle_deletion(const std::string& id);
+    void mark_live(const std::string& qid);
     Counter& labelled(std::unordered_map<const char*, Counter*>& cache, const char* name, const char* help,
                       const char* label, const char* value);
 
@@ -75,6 +76,7 @@ private:
     std::unordered_map<std::string, std::chrono::steady_clock::time_point> absent_since_;  // see snapshot_grace
     const std::int64_t epoch_;  // this run's: payloads carry it with their seq per channel
     std::uint64_t matches_seq_ = 0, firehose_seq_ = 0;
+    std::uint64_t newest_id_ = 0;  // the highest tweet id handled so far
 
     Counter& lines_total_;
     Counter& tweets_total_;
@@ -84,6 +86,7 @@ private:
     Counter& rejected_queries_;
     Counter& repeats_;
     Counter& deletions_;
+    Counter& live_markers_;
     Gauge& live_queries_;
     Gauge& lag_ms_;
     std::unordered_map<const char*, Counter*> control_counters_;

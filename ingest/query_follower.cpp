@@ -106,6 +106,8 @@ std::optional<QueryUpdate> parse_registry_event(std::string_view payload) {
         update.text = *query;
     } else if (*op == "remove") {
         update.kind = QueryUpdate::Kind::remove;
+    } else if (*op == "mark") {
+        update.kind = QueryUpdate::Kind::mark;
     } else {
         return std::nullopt;
     }

@@ -24,7 +24,7 @@
 namespace birdwatch {
 
 struct QueryUpdate {
-    enum class Kind { add, remove, snapshot };
+    enum class Kind { add, remove, snapshot, mark };  // mark: a fanout asks where the query went live
     Kind kind = Kind::add;
     std::string qid, text;                                   // add, remove (qid only)
     std::vector<std::pair<std::string, std::string>> live;   // snapshot: every live (qid, text)

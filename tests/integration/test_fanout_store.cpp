@@ -69,10 +69,19 @@ TEST_CASE("fanout store reads: history pages, get, and resume on the other repli
     };
     REQUIRE(wait_until([&] { return in_store(tweet_payloads(client).back()); }, 10s));
 
-    // History: newest first, pages that continue exactly where the last one stopped.
-    const json first = ask(client, {{"type", "history"}, {"qid", qid}, {"size", 10}}, "history");
+    // A subscription's history ends where its live delivery began: nothing in both.
+    const json before_live = ask(client, {{"type", "history"}, {"qid", qid}, {"size", 100}}, "history");
+    std::set<std::uint64_t> live_ids;
+    for (const auto& payload : tweet_payloads(client)) live_ids.insert(id_of(json::parse(payload)["tweet"]));
+    for (const auto& t : before_live["tweets"]) {
+        CHECK(id_of(t) < *live_ids.begin());
+        CHECK_FALSE(live_ids.count(id_of(t)));
+    }
+
+    // History of a query: newest first, pages that continue exactly where the last one stopped.
+    const json first = ask(client, {{"type", "history"}, {"query", query}, {"size", 10}}, "history");
     REQUIRE(first["tweets"].size() == 10);
-    const json second = ask(client, {{"type", "history"}, {"qid", qid}, {"size", 10}, {"before", first["next_before"]}}, "history");
+    const json second = ask(client, {{"type", "history"}, {"query", query}, {"size", 10}, {"before", first["next_before"]}}, "history");
     REQUIRE(second["tweets"].size() == 10);
     std::vector<std::uint64_t> paged;
     for (const auto* page : {&first, &second})

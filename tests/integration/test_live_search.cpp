@@ -2,6 +2,10 @@
 // a fanout with the SQLite store, WebSocket clients): each tweet once, the first line
 // matched, deletions honoured.
 
+#include "common/query/tokens.h"
+#include "common/store/sqlite_store.h"
+#include "common/tweet_parser.h"
+#include "ingest/sources/synthetic_corpus.h"
 #include "tests/support/daemons.h"
 #include "tests/support/live_search.h"
 #include "tests/support/redis_server.h"
@@ -10,8 +14,11 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <csignal>
 #include <fstream>
 #include <map>
+#include <set>
 
 using namespace birdwatch;
 using namespace birdwatch::test;
@@ -94,4 +101,129 @@ TEST_CASE("a replayed stream that repeats ids and deletes one: each client gets 
     std::vector<std::string> ids;
     for (const auto& t : history["tweets"]) ids.push_back(t["id"]);
     CHECK(ids == std::vector<std::string>{"1004", "1003", "1001"});
+}
+
+namespace {
+
+// The store's whole matching set for `query`, read with the product's own store.
+std::set<std::string> stored_matches(const std::string& db, const std::string& query) {
+    SqliteStore store({db, true});
+    const QueryParse parsed = parse_query(query);
+    REQUIRE(parsed.query);
+    std::set<std::string> ids;
+    PageRequest page;
+    page.size = 1000;
+    page.max_candidates = 1000000;
+    while (true) {
+        StoreStatus status;
+        const HistoryPage got = store.history(*parsed.query, page, status);
+        REQUIRE(status.ok());
+        for (const auto& json : got.tweets) ids.insert(nlohmann::json::parse(json)["id"].get<std::string>());
+        if (!got.next) return ids;
+        page.before = got.next;
+    }
+}
+
+}  // namespace
+
+TEST_CASE("200 queries subscribed while the ingest runs at 500 tweets/s, each followed at once by history: history "
+          "plus live is exactly the stored matching set, nothing twice", "[live-search]") {
+    TempDir dir;
+    RedisServer redis{dir};
+    const std::string db = dir.file("ingest.db");
+    ChildProcess ingest = start_ingest(dir, "ingest", redis.port(), {"--source.synthetic.rate=500", "--source.synthetic.seed=3"});
+    REQUIRE(wait_until([&] { return std::ifstream(db).good(); }, 10s));
+    const unsigned short port = free_port();
+    ChildProcess fanout = start_fanout(dir, "fanout", redis.port(), port,
+                                       {"--store.kind=sqlite", "--store.sqlite.path=" + db,
+                                        "--websocket.messages_per_second=100000", "--websocket.message_burst=100000"});
+
+    // 200 distinct one-word queries: the words of the synthetic corpus, most frequent first.
+    std::map<std::string, int> frequency;
+    {
+        SyntheticCorpus corpus(3, 1700000000000, 1);
+        TweetParser parser;
+        std::vector<Tweet> sample;
+        for (int i = 0; i < 3000; ++i) parser.parse(corpus.next(), sample);
+        for (const Tweet& t : sample) {
+            std::vector<std::string> tokens;
+            tokenize(t.text, tokens);
+            for (const auto& token : tokens)
+                if (parse_query(token).query && parse_query(token).query->canonical == token) ++frequency[token];
+        }
+    }
+    std::vector<std::pair<int, std::string>> ranked;
+    for (const auto& [word, count] : frequency) ranked.emplace_back(-count, word);
+    std::sort(ranked.begin(), ranked.end());
+    REQUIRE(ranked.size() >= 200);
+    std::vector<std::string> queries;
+    for (std::size_t i = 0; i < 200; ++i) queries.push_back(ranked[i].second);
+
+    std::this_thread::sleep_for(1s);  // the store holds a second of tweets: history has something to say
+    WsIo io;
+    std::vector<std::unique_ptr<WsClient>> clients;
+    std::map<std::string, std::size_t> client_of;  // qid -> client
+    std::map<std::string, std::string> query_of;   // qid -> query
+    for (std::size_t c = 0; c < 20; ++c) {
+        clients.push_back(std::make_unique<WsClient>(io));
+        REQUIRE(clients.back()->connect(port));
+    }
+    for (std::size_t i = 0; i < queries.size(); ++i) {
+        const std::string qid = parse_query(queries[i]).query->id;
+        client_of[qid] = i % clients.size();
+        query_of[qid] = queries[i];
+        WsClient& client = *clients[i % clients.size()];
+        client.send(nlohmann::json{{"type", "subscribe"}, {"query", queries[i]}}.dump());
+        client.send(nlohmann::json{{"type", "history"}, {"qid", qid}, {"size", 100}}.dump());
+        std::this_thread::sleep_for(5ms);  // spread over a second, as the stream runs
+    }
+
+    // History pages, followed to their end.
+    std::map<std::string, std::vector<std::string>> history;  // qid -> ids
+    std::map<std::string, bool> history_done;
+    std::vector<std::size_t> read(clients.size(), 0);
+    const bool paged = wait_until([&] {
+        for (std::size_t c = 0; c < clients.size(); ++c) {
+            const auto messages = clients[c]->messages();
+            for (; read[c] < messages.size(); ++read[c]) {
+                const auto m = nlohmann::json::parse(messages[read[c]]);
+                if (m["type"] == "error") FAIL("error reply: " << m.dump());
+                if (m["type"] != "history") continue;
+                const std::string qid = m["qid"];
+                for (const auto& t : m["tweets"]) history[qid].push_back(t["id"]);
+                if (m["next_before"].is_null())
+                    history_done[qid] = true;
+                else
+                    clients[c]->send(nlohmann::json{{"type", "history"}, {"qid", qid}, {"size", 100},
+                                                    {"before", m["next_before"]}}.dump());
+            }
+        }
+        return history_done.size() == queries.size();
+    }, 60s);
+    REQUIRE(paged);
+
+    std::this_thread::sleep_for(2s);  // live tweets flow to every subscription
+    ingest.signal(SIGTERM);
+    REQUIRE(ingest.wait_exit(20s));
+    std::this_thread::sleep_for(500ms);  // the last publications reach the clients
+
+    std::size_t with_history = 0, with_live = 0;
+    for (const auto& [qid, query] : query_of) {
+        std::vector<std::string> live;
+        for (const auto& payload : tweet_payloads(*clients[client_of[qid]])) {
+            const auto qids = qids_of(payload);
+            if (std::find(qids.begin(), qids.end(), qid) != qids.end())
+                live.push_back(nlohmann::json::parse(payload)["tweet"]["id"]);
+        }
+        std::multiset<std::string> both(history[qid].begin(), history[qid].end());
+        both.insert(live.begin(), live.end());
+        const std::set<std::string> unique(both.begin(), both.end());
+        INFO("query " << query << ": history " << history[qid].size() << ", live " << live.size());
+        CHECK(unique.size() == both.size());  // nothing twice
+        CHECK(unique == stored_matches(db, query));
+        with_history += !history[qid].empty();
+        with_live += !live.empty();
+    }
+    CHECK(with_history > 150);  // the test exercised both sides of the boundary
+    CHECK(with_live > 150);
 }
