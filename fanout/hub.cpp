@@ -103,7 +103,8 @@ std::optional<std::uint64_t> Hub::subscribe(std::size_t loop, const Recipient* r
         if (const auto it = confirmed_.find(qid); it != confirmed_.end() && it->second.marker <= shard.markers_seen)
             confirmed = it->second.after_id;
     }
-    if (marker_timeout_.count() == 0) confirmed = confirmed.value_or(0);  // configured not to wait
+    if (marker_timeout_.count() == 0 && !confirmed)  // configured not to wait
+        return shard.last_id ? shard.last_id : unknown_boundary;
     if (confirmed) {
         // Everything this loop hands on from here carries the query (the marker came before
         // it); tweets up to the marker's after_id were handled before the query went live.
@@ -141,7 +142,7 @@ void Hub::start_overdue(std::size_t loop) {
     Shard& shard = shards_[loop];
     std::vector<std::string> qids;
     for (const auto& [qid, waiting] : shard.pending) qids.push_back(qid);
-    for (const auto& qid : qids) start_pending(shard, qid, shard.last_id, true);
+    for (const auto& qid : qids) start_pending(shard, qid, shard.last_id ? shard.last_id : unknown_boundary, true);
 }
 
 void Hub::unsubscribe(std::size_t loop, const Recipient* recipient, const std::string& qid) {

@@ -46,6 +46,10 @@ public:
 
 class Hub {
 public:
+    // A boundary not known (the marker never came and the loop had handed on nothing):
+    // history and resume are then not bounded by it.
+    static constexpr std::uint64_t unknown_boundary = UINT64_MAX;
+
     using QueryAcquired = std::function<void(const std::string& qid, const std::string& canonical)>;
     using QueryReleased = std::function<void(const std::string& qid)>;
     using MarkerNeeded = std::function<void(const std::string& qid)>;

@@ -325,7 +325,7 @@ private:
                 // began, so the two meet with nothing missing and nothing twice; until the
                 // hub knows where that is, the request waits (a few, bounded).
                 if (!subscription.live_after) return wait_for_live(subscription, std::move(request));
-                if (*subscription.live_after) {
+                if (*subscription.live_after != Hub::unknown_boundary) {  // 0: nothing came before
                     before = *subscription.live_after + 1;
                     wait_for = *subscription.live_after;
                 }
@@ -339,12 +339,15 @@ private:
         const auto held = queries_.find(request.qid);
         if (held == queries_.end()) return not_subscribed(request.qid);
         if (!request.before_id && !held->second.live_after) return wait_for_live(held->second, std::move(request));
-        // Up to where live delivery began for this subscription (a replica that had received
-        // nothing when the client subscribed bounds the walk now), or to a gap's end.
-        const std::uint64_t until = held->second.live_after && *held->second.live_after ? *held->second.live_after
-                                                                                       : shared_.hub.latest_tweet_id();
-        const std::uint64_t before = request.before_id ? request.before_id : until ? until + 1 : 0;
-        const std::uint64_t wait_for = request.before_id ? request.before_id : until;
+        // Up to a gap's end, or to where live delivery began for this subscription (when that
+        // is not known, the newest tweet the replica has received bounds the walk now).
+        std::uint64_t before = request.before_id, wait_for = request.before_id;
+        if (!request.before_id) {
+            const std::uint64_t boundary = *held->second.live_after;
+            const std::uint64_t until = boundary != Hub::unknown_boundary ? boundary : shared_.hub.latest_tweet_id();
+            before = boundary != Hub::unknown_boundary || until ? until + 1 : 0;
+            wait_for = until;
+        }
         if (!shared_.store->resume(request.qid, held->second.canonical, request.since_id, before, wait_for,
                                    store_reply()))
             busy();

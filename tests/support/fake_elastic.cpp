@@ -158,8 +158,16 @@ ScriptedResponse FakeElastic::bulk(const std::string& body) {
     std::string action_line, source_line;
     json items = json::array();
     bool errors = false;
-    while (std::getline(in, action_line) && std::getline(in, source_line)) {
+    while (std::getline(in, action_line)) {
         const json action = json::parse(action_line);
+        if (action.contains("delete")) {  // no source line follows a delete
+            const std::string id = action["delete"].at("_id");
+            const bool existed = docs_.erase(id) > 0;
+            items.push_back({{"delete", {{"_id", id}, {"status", existed ? 200 : 404},
+                                         {"result", existed ? "deleted" : "not_found"}}}});
+            continue;
+        }
+        if (!std::getline(in, source_line)) break;
         const json& meta = action.at("index");
         const std::string id = meta.at("_id");
         int status = 201;

@@ -1,7 +1,7 @@
 #pragma once
 // A local stand-in for ElasticSearch that speaks the documented REST API as far as
 // birdwatch uses it: index templates, _bulk (NDJSON, per-item results, errors:true),
-// _doc, _count and _search (bool/term/match_phrase/range/exists, sort, size), with
+// delete actions, _doc, _count and _search (bool/term/match_phrase/range/exists, sort, size), with
 // faults to inject: per-document item statuses, whole-request statuses, slowness.
 // It is not ElasticSearch: tests against it show the client follows the documented
 // protocol, not that a real cluster agrees.
