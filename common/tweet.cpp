@@ -54,20 +54,18 @@ void append_user_names(std::string& out, const std::string& screen_name, const s
     out.push_back('}');
 }
 
-std::vector<std::string> joined(const std::vector<std::string>& own, const std::vector<std::string>* quoted) {
-    std::vector<std::string> all = own;
-    if (quoted) all.insert(all.end(), quoted->begin(), quoted->end());
-    return all;
-}
-
 }  // namespace
 
 std::vector<std::string> searchable_hashtags(const Tweet& t) {
-    return joined(t.hashtags, t.quoted ? &t.quoted->hashtags : nullptr);
+    std::vector<std::string> all;
+    for_each_searchable_hashtag(t, [&](const std::string& tag) { all.push_back(tag); });
+    return all;
 }
 
 std::vector<std::string> searchable_mentions(const Tweet& t) {
-    return joined(t.mentions, t.quoted ? &t.quoted->mentions : nullptr);
+    std::vector<std::string> all;
+    for_each_searchable_mention(t, [&](const std::string& user) { all.push_back(user); });
+    return all;
 }
 
 bool searchable_has_links(const Tweet& t) {

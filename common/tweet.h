@@ -57,6 +57,18 @@ void for_each_searchable_text(const Tweet& tweet, Visit&& visit) {
     visit(tweet.text);
     if (tweet.quoted) visit(tweet.quoted->text);
 }
+template <typename Visit>
+void for_each_searchable_hashtag(const Tweet& tweet, Visit&& visit) {
+    for (const auto& tag : tweet.hashtags) visit(tag);
+    if (tweet.quoted)
+        for (const auto& tag : tweet.quoted->hashtags) visit(tag);
+}
+template <typename Visit>
+void for_each_searchable_mention(const Tweet& tweet, Visit&& visit) {
+    for (const auto& user : tweet.mentions) visit(user);
+    if (tweet.quoted)
+        for (const auto& user : tweet.quoted->mentions) visit(user);
+}
 std::vector<std::string> searchable_hashtags(const Tweet& tweet);
 std::vector<std::string> searchable_mentions(const Tweet& tweet);
 bool searchable_has_links(const Tweet& tweet);

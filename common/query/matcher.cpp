@@ -34,10 +34,10 @@ void extract_features(const Tweet& tweet, TweetFeatures& f) {
     f.token_set = f.tokens;
     sorted_unique(f.token_set);
     f.hashtags.clear();
-    for (const auto& tag : searchable_hashtags(tweet)) f.hashtags.push_back(hash_term(fold_case(tag)));
+    for_each_searchable_hashtag(tweet, [&](const std::string& tag) { f.hashtags.push_back(hash_term(fold_case(tag))); });
     sorted_unique(f.hashtags);
     f.mentions.clear();
-    for (const auto& user : searchable_mentions(tweet)) f.mentions.push_back(hash_term(fold_case(user)));
+    for_each_searchable_mention(tweet, [&](const std::string& user) { f.mentions.push_back(hash_term(fold_case(user))); });
     sorted_unique(f.mentions);
     f.from = hash_term(fold_case(tweet.user.screen_name));
     f.to = tweet.in_reply_to_user.empty() ? 0 : hash_term(fold_case(tweet.in_reply_to_user));

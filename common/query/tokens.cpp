@@ -142,6 +142,18 @@ void for_each_token(std::string_view text, Emit&& emit) {
     std::string token;
     std::size_t i = 0;
     while (i < text.size()) {
+        if (const auto byte = static_cast<unsigned char>(text[i]); byte < 0x80) {  // the common case, inline
+            ++i;
+            if ((byte >= 'a' && byte <= 'z') || (byte >= '0' && byte <= '9')) {
+                token.push_back(static_cast<char>(byte));
+            } else if (byte >= 'A' && byte <= 'Z') {
+                token.push_back(static_cast<char>(byte + 32));
+            } else if (!token.empty()) {
+                emit(token);
+                token.clear();
+            }
+            continue;
+        }
         const char32_t c = decode(text, i);
         switch (role(c)) {
             case CharRole::word:
@@ -239,7 +251,14 @@ std::string fold_case(std::string_view text) {
     std::string out;
     out.reserve(text.size());
     std::size_t i = 0;
-    while (i < text.size()) fold.append(decode(text, i), out);
+    while (i < text.size()) {
+        if (const auto byte = static_cast<unsigned char>(text[i]); byte < 0x80) {
+            out.push_back(static_cast<char>(byte >= 'A' && byte <= 'Z' ? byte + 32 : byte));
+            ++i;
+            continue;
+        }
+        fold.append(decode(text, i), out);
+    }
     return out;
 }
 
