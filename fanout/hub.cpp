@@ -103,8 +103,10 @@ std::optional<std::uint64_t> Hub::subscribe(std::size_t loop, const Recipient* r
         if (const auto it = confirmed_.find(qid); it != confirmed_.end() && it->second.marker <= shard.markers_seen)
             confirmed = it->second.after_id;
     }
-    if (marker_timeout_.count() == 0 && !confirmed)  // configured not to wait
+    if (!confirmed && marker_timeout_.count() == 0) {  // configured not to wait: live from here
+        live.push_back(&member->second);
         return shard.last_id ? shard.last_id : unknown_boundary;
+    }
     if (confirmed) {
         // Everything this loop hands on from here carries the query (the marker came before
         // it); tweets up to the marker's after_id were handled before the query went live.
