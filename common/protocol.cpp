@@ -8,6 +8,21 @@
 
 namespace birdwatch::protocol {
 
+namespace {
+
+void append_position(std::string& out, const StreamPosition& position) {
+    if (position.epoch == 0) return;
+    out.append(",\"epoch\":");
+    json_text::append_int(out, position.epoch);
+    out.append(",\"seq\":");
+    json_text::append_int(out, static_cast<std::int64_t>(position.seq));
+}
+
+constexpr std::string_view delete_head = R"({"v":1,"type":"delete","id":")";
+constexpr std::string_view live_head = R"({"v":1,"type":"live","qid":")";
+
+}  // namespace
+
 void append_tweet_payload(std::string& out, std::string_view tweet_json, std::span<const std::string> query_ids,
                           std::int64_t ingest_us, const StreamPosition& position) {
     out.append("{\"v\":");
@@ -19,36 +34,18 @@ void append_tweet_payload(std::string& out, std::string_view tweet_json, std::sp
     }
     out.append("],\"ingest_us\":");
     json_text::append_int(out, ingest_us);
-    if (position.epoch != 0) {
-        out.append(",\"epoch\":");
-        json_text::append_int(out, position.epoch);
-        out.append(",\"seq\":");
-        json_text::append_int(out, static_cast<std::int64_t>(position.seq));
-    }
+    append_position(out, position);
     out.append(",\"tweet\":");
     out.append(tweet_json);
     out.push_back('}');
-}
-
-namespace {
-constexpr std::string_view delete_head = R"({"v":1,"type":"delete","id":")";
 }
 
 void append_delete_payload(std::string& out, std::string_view tweet_id, const StreamPosition& position) {
     out.append(delete_head);
     out.append(tweet_id);  // decimal digits: checked by the caller, nothing to escape
     out.push_back('"');
-    if (position.epoch != 0) {
-        out.append(",\"epoch\":");
-        json_text::append_int(out, position.epoch);
-        out.append(",\"seq\":");
-        json_text::append_int(out, static_cast<std::int64_t>(position.seq));
-    }
+    append_position(out, position);
     out.push_back('}');
-}
-
-namespace {
-constexpr std::string_view live_head = R"({"v":1,"type":"live","qid":")";
 }
 
 void append_live_payload(std::string& out, std::string_view qid, std::uint64_t after_id,
@@ -58,12 +55,7 @@ void append_live_payload(std::string& out, std::string_view qid, std::uint64_t a
     out.append("\",\"after_id\":\"");
     out.append(std::to_string(after_id));
     out.push_back('"');
-    if (position.epoch != 0) {
-        out.append(",\"epoch\":");
-        json_text::append_int(out, position.epoch);
-        out.append(",\"seq\":");
-        json_text::append_int(out, static_cast<std::int64_t>(position.seq));
-    }
+    append_position(out, position);
     out.push_back('}');
 }
 

@@ -46,6 +46,19 @@ void append_string_array(std::string& out, const std::vector<std::string>& value
     out.push_back(']');
 }
 
+// "hashtags":[..],"mentions":[..],"urls":[..]
+void append_entities(std::string& out, const std::vector<std::string>& hashtags,
+                     const std::vector<std::string>& mentions, const std::vector<std::string>& urls) {
+    append_key(out, "hashtags");
+    append_string_array(out, hashtags);
+    out.push_back(',');
+    append_key(out, "mentions");
+    append_string_array(out, mentions);
+    out.push_back(',');
+    append_key(out, "urls");
+    append_string_array(out, urls);
+}
+
 void append_user_names(std::string& out, const std::string& screen_name, const std::string& name) {
     out.append("{\"screen_name\":");
     json_text::append_string(out, screen_name);
@@ -94,14 +107,7 @@ void append_tweet_json(std::string& out, const Tweet& t) {
     out.append(",\"followers_count\":");
     json_text::append_int(out, t.user.followers_count);
     out.append("},");
-    append_key(out, "hashtags");
-    append_string_array(out, t.hashtags);
-    out.push_back(',');
-    append_key(out, "mentions");
-    append_string_array(out, t.mentions);
-    out.push_back(',');
-    append_key(out, "urls");
-    append_string_array(out, t.urls);
+    append_entities(out, t.hashtags, t.mentions, t.urls);
     out.append(",\"retweet_of\":");
     append_string_or_null(out, t.retweet_of);
     out.append(",\"retweet_of_user\":");
@@ -125,14 +131,7 @@ void append_tweet_json(std::string& out, const Tweet& t) {
     out.append(",\"user\":");
     append_user_names(out, q.screen_name, q.name);
     out.push_back(',');
-    append_key(out, "hashtags");
-    append_string_array(out, q.hashtags);
-    out.push_back(',');
-    append_key(out, "mentions");
-    append_string_array(out, q.mentions);
-    out.push_back(',');
-    append_key(out, "urls");
-    append_string_array(out, q.urls);
+    append_entities(out, q.hashtags, q.mentions, q.urls);
     out.append(",\"has_media\":");
     out.append(q.has_media ? "true" : "false");
     out.append("}}");

@@ -199,11 +199,7 @@ void Hub::publish(std::string payload) {
     }
     if (protocol::LiveMarker marker = protocol::read_live_marker(payload); !marker.qid.empty()) {
         live_markers_.inc();
-        if (const protocol::StreamPosition position = protocol::read_position(payload); position.epoch != 0) {
-            if (last_position_.epoch != 0 && position.epoch != last_position_.epoch) note_gap("epoch");
-            else if (last_position_.epoch != 0 && position.seq != last_position_.seq + 1) note_gap("sequence");
-            last_position_ = position;
-        }
+        note_position(payload);
         ++markers_;
         {
             std::lock_guard lock(queries_mutex_);
@@ -220,11 +216,7 @@ void Hub::publish(std::string payload) {
         reader_->reject(payload, "no readable qids array");
         return;
     }
-    if (const protocol::StreamPosition position = protocol::read_position(payload); position.epoch != 0) {
-        if (last_position_.epoch != 0 && position.epoch != last_position_.epoch) note_gap("epoch");
-        else if (last_position_.epoch != 0 && position.seq != last_position_.seq + 1) note_gap("sequence");
-        last_position_ = position;
-    }
+    note_position(payload);
     if (deletion) {  // any client may hold the tweet (live or from history): every subscriber hears of it
         deletions_.inc();
         burst_.push_back({std::make_shared<const std::string>(std::move(payload)), {}, Routed::Kind::notice});
@@ -254,6 +246,15 @@ void Hub::publish(std::string payload) {
 }
 
 void Hub::resubscribed() { note_gap("resubscribed"); }
+
+// Every ingest payload is numbered on its channel: a new epoch or a skipped seq is a gap.
+void Hub::note_position(const std::string& payload) {
+    const protocol::StreamPosition position = protocol::read_position(payload);
+    if (position.epoch == 0) return;
+    if (last_position_.epoch != 0 && position.epoch != last_position_.epoch) note_gap("epoch");
+    else if (last_position_.epoch != 0 && position.seq != last_position_.seq + 1) note_gap("sequence");
+    last_position_ = position;
+}
 
 void Hub::note_gap(const char* reason) {
     if (gap_reason_) return;  // one gap open at a time: it spans from the first cause on

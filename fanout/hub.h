@@ -166,6 +166,7 @@ private:
     Burst burst_;   // publish() and end_of_burst() only
     // Gap detection, on the subscriber's thread.
     void note_gap(const char* reason);
+    void note_position(const std::string& payload);
     protocol::StreamPosition last_position_;
     const char* gap_reason_ = nullptr;  // a gap is open: announced with the next tweet
     std::uint64_t gap_after_ = 0;       // the newest tweet id before it

@@ -10,7 +10,7 @@
 
   const say = (text, error = false) => { status.textContent = text; status.className = error ? "error" : ""; };
 
-  function render(tweet, atTop) {
+  function render(tweet) {
     if (seen.has(tweet.id)) return;  // live, history and resume may overlap: merge by id
     seen.add(tweet.id);
     if (!newest || BigInt(tweet.id) > BigInt(newest)) newest = tweet.id;
@@ -33,7 +33,11 @@
       quoted.textContent = "@" + tweet.quoted.user.screen_name + ": " + tweet.quoted.text;
       item.append(quoted);
     }
-    atTop ? list.prepend(item) : list.append(item);
+    // Newest first, by id: live, history and resumed tweets (which may arrive after newer
+    // live ones) all take their place in one order.
+    const newer = BigInt(tweet.id);
+    const before = [...list.children].find((li) => BigInt(li.dataset.id) < newer);
+    list.insertBefore(item, before || null);
   }
 
   function remove(id) {  // deleted at its source: shown nowhere any more
@@ -59,7 +63,7 @@
     // A frame carries one or more messages, one per line (docs/protocol.md).
     socket.onmessage = (event) => { for (const line of event.data.split("\n")) receive(JSON.parse(line)); };
     const receive = (m) => {
-      if (m.type === "tweet") render(m.tweet, true);
+      if (m.type === "tweet") render(m.tweet);
       else if (m.type === "subscribed") {
         const resumed = qid === m.qid && newest;
         qid = m.qid;
@@ -71,7 +75,7 @@
       } else if (m.type === "gap") {  // the replica may have missed tweets: fetch them from the store
         if (qid) send({ type: "resume", qid, since_id: m.after_id, before_id: m.before_id });
       } else if (m.type === "history" || m.type === "resumed") {
-        for (const t of m.tweets) render(t, m.type === "resumed");
+        for (const t of m.tweets) render(t);
         if (m.type === "history") { nextBefore = m.next_before; older.hidden = !nextBefore; }
         else if (m.next_since)  // resumed in pages
           send({ type: "resume", qid, since_id: m.next_since, ...(m.before_id ? { before_id: m.before_id } : {}) });

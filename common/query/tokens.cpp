@@ -168,7 +168,7 @@ void for_each_token(std::string_view text, Emit&& emit) {
                     token.clear();
                 }
                 if (role(c) == CharRole::symbol) {
-                    encode(c, token);
+                    fold.append(c, token);
                     emit(token);
                     token.clear();
                 }

@@ -1,6 +1,7 @@
-// What arrives from Redis: `matches` payloads (the fanout reads their qids) and query
-// registry events (the ingest follows them). Never a crash; a qid list comes back only
-// from a well-formed array of strings; an event is add (with its query) or remove.
+// What arrives from Redis: `matches` payloads (the fanout reads their qids, a delete's id,
+// a live marker) and query registry events (the ingest follows them). Never a crash; a
+// qid list comes back only from a well-formed array of strings; a deleted id is decimal
+// digits; an event is add (with its query), remove or mark.
 
 #include "common/protocol.h"
 #include "ingest/query_follower.h"
@@ -16,10 +17,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::string_view text(reinterpret_cast<const char*>(data), size);
     for (const std::string& qid : reader.qids(text))
         if (qid.size() > size) std::abort();
+    for (const char c : protocol::deleted_id(text))
+        if (c < '0' || c > '9') std::abort();
+    if (const protocol::LiveMarker marker = protocol::read_live_marker(text); marker.qid.size() > 64) std::abort();
     if (const auto update = parse_registry_event(text)) {
         if (update->qid.size() > 64) std::abort();
-        if (update->kind != QueryUpdate::Kind::add && update->kind != QueryUpdate::Kind::remove) std::abort();
-        if (update->kind == QueryUpdate::Kind::remove && !update->text.empty()) std::abort();
+        if (update->kind == QueryUpdate::Kind::snapshot) std::abort();
+        if (update->kind != QueryUpdate::Kind::add && !update->text.empty()) std::abort();
     }
     return 0;
 }
