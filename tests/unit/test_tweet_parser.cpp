@@ -313,3 +313,37 @@ TEST_CASE("the published tweet form reads back into the same Tweet (spool replay
         CHECK(back[0] == original);
     }
 }
+
+TEST_CASE("delete notices: v1.1 and v2 compliance events name the deleted tweet", "[parser]") {
+    TweetParser parser;
+    std::vector<Tweet> out;
+    const ParseOutcome v1 = parser.parse(
+        R"({"delete":{"status":{"id":1234567890123456789,"id_str":"1234567890123456789","user_id":3},"timestamp_ms":"1446699939000"}})",
+        out);
+    CHECK(v1.kind == Kind::control);
+    CHECK(std::string(v1.detail) == "delete");
+    CHECK(v1.deleted_id == "1234567890123456789");
+    const ParseOutcome legacy = parser.parse(R"({"delete":{"status":{"id":42,"user_id":3}}})", out);
+    CHECK(legacy.deleted_id == "42");
+    const ParseOutcome v2 = parser.parse(
+        R"({"data":{"delete":{"tweet":{"id":"1500000000000000465","author_id":"9"},"event_at":"2021-04-01T15:52:31.000Z"}}})",
+        out);
+    CHECK(v2.kind == Kind::control);
+    CHECK(std::string(v2.detail) == "delete");
+    CHECK(v2.deleted_id == "1500000000000000465");
+    CHECK(out.empty());
+    CHECK(parser.parse(R"({"limit":{"track":5}})", out).deleted_id.empty());
+
+    // Every real delete notice in the shared data names its tweet.
+    std::size_t deletes = 0;
+    for (const auto& line : test::shared_lines("control-messages.jsonl")) {
+        if (line.find("\"delete\"") == std::string::npos) continue;
+        const ParseOutcome o = parser.parse(line, out);
+        INFO(line);
+        CHECK(!o.deleted_id.empty());
+        CHECK(o.deleted_id.find_first_not_of("0123456789") == std::string::npos);
+        ++deletes;
+    }
+    CHECK((deletes == 0 || deletes >= 700));
+    CHECK(out.empty());
+}
