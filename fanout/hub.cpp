@@ -94,9 +94,8 @@ std::optional<std::uint64_t> Hub::subscribe(std::size_t loop, const Recipient* r
     auto& qids = member->second.qids;
     if (std::find(qids.begin(), qids.end(), qid) != qids.end()) return std::nullopt;
     qids.push_back(qid);
-    auto& live = shard.by_query[qid];
-    auto& waiting = shard.pending[qid];
-    if (live.empty() && waiting.empty()) count_query(qid, &canonical, +1);
+    // Neither map keeps an empty list: a query is held on this loop while either has it.
+    if (!shard.by_query.count(qid) && !shard.pending.count(qid)) count_query(qid, &canonical, +1);
     std::optional<std::uint64_t> confirmed;
     {
         std::lock_guard lock(queries_mutex_);
@@ -104,15 +103,16 @@ std::optional<std::uint64_t> Hub::subscribe(std::size_t loop, const Recipient* r
             confirmed = it->second.after_id;
     }
     if (!confirmed && marker_timeout_.count() == 0) {  // configured not to wait: live from here
-        live.push_back(&member->second);
+        shard.by_query[qid].push_back(&member->second);
         return shard.last_id ? shard.last_id : unknown_boundary;
     }
     if (confirmed) {
         // Everything this loop hands on from here carries the query (the marker came before
         // it); tweets up to the marker's after_id were handled before the query went live.
-        live.push_back(&member->second);
+        shard.by_query[qid].push_back(&member->second);
         return std::max(*confirmed, shard.last_id);
     }
+    auto& waiting = shard.pending[qid];
     if (waiting.empty() && on_marker_needed_) on_marker_needed_(qid);
     waiting.push_back({&member->second, std::chrono::steady_clock::now()});
     ++member->second.pending;

@@ -360,3 +360,33 @@ TEST_CASE("real tweets through the whole system on the ElasticSearch stand-in: l
     FakeElastic es;
     corpus_through_the_system({"--store.kind=elasticsearch", "--store.elasticsearch.url=" + es.url()}, dir);
 }
+
+TEST_CASE("a query is released when its last subscriber leaves, whether it started at once, after its live marker, "
+          "or while still waiting for one", "[live-search]") {
+    TempDir dir;
+    RedisServer redis{dir};
+    ChildProcess ingest = start_ingest(dir, "ingest", redis.port(), {"--source.synthetic.rate=50", "--store.kind=none"});
+    const unsigned short port = free_port();
+    ChildProcess fanout = start_fanout(dir, "fanout", redis.port(), port);
+    WsIo io;
+    WsClient first(io), second(io), third(io);
+    REQUIRE(first.connect(port));
+    REQUIRE(second.connect(port));
+    REQUIRE(third.connect(port));
+    const auto queries_held = [&] { return metric(port, "birdwatch_fanout_queries"); };
+
+    const std::string qid = subscribe(first, "the");  // waits for the ingest's marker
+    REQUIRE(wait_until([&] { return metric(port, "birdwatch_fanout_live_markers_total") >= 1; }, 10s));
+    subscribe(second, "the");  // the marker passed: live at once
+    CHECK(queries_held() == 1);
+    for (WsClient* client : {&first, &second})
+        client->send(nlohmann::json{{"type", "unsubscribe"}, {"qid", qid}}.dump());
+    CHECK(wait_until([&] { return queries_held() == 0; }, 5s));
+
+    ingest.signal(SIGTERM);  // no marker can come now
+    REQUIRE(ingest.wait_exit(20s));
+    const std::string waiting = subscribe(third, "dogs");
+    CHECK(queries_held() == 1);
+    third.send(nlohmann::json{{"type", "unsubscribe"}, {"qid", waiting}}.dump());
+    CHECK(wait_until([&] { return queries_held() == 0; }, 5s));
+}
