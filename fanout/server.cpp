@@ -69,7 +69,9 @@ struct HttpContext {
     Counter& header_too_large;
     Counter& body_too_large;
     Counter& malformed;
-    std::atomic<std::size_t>& http_connections;  // open, not (yet) WebSocket sessions
+    // Open, not (yet) WebSocket sessions. Shared: a session whose read is still pending at
+    // shutdown is destroyed with its loop, after the server.
+    std::shared_ptr<std::atomic<std::size_t>> http_connections;
     MetricsRegistry& metrics;
     std::function<bool()> ready;
     std::atomic<bool>& draining;
@@ -104,10 +106,10 @@ http::response<http::string_body> refusal(http::status status, std::string body)
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
 public:
     HttpSession(tcp::socket socket, std::size_t loop, HttpContext& context)
-        : stream_(std::move(socket)), loop_(loop), context_(context) {
-        context_.http_connections.fetch_add(1, std::memory_order_relaxed);
+        : stream_(std::move(socket)), loop_(loop), context_(context), open_(context.http_connections) {
+        open_->fetch_add(1, std::memory_order_relaxed);
     }
-    ~HttpSession() { context_.http_connections.fetch_sub(1, std::memory_order_relaxed); }
+    ~HttpSession() { open_->fetch_sub(1, std::memory_order_relaxed); }
 
     void run() { read(); }
 
@@ -242,6 +244,7 @@ private:
     beast::tcp_stream stream_;
     const std::size_t loop_;
     HttpContext& context_;
+    std::shared_ptr<std::atomic<std::size_t>> open_;
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
     std::array<char, 4096> scratch_;
@@ -308,7 +311,7 @@ struct Server::Impl {
                 accepted.inc();
                 // Beyond the descriptor budget a connection is told 503 at once: the replica
                 // never spends the descriptors it keeps for itself.
-                if (context.hub.size() + http_connections.load(std::memory_order_relaxed) >= descriptor_budget) {
+                if (context.hub.size() + http_connections->load(std::memory_order_relaxed) >= descriptor_budget) {
                     refused_descriptors.inc();
                     refuse_at_once(socket.release());
                     return accept();
@@ -379,7 +382,7 @@ struct Server::Impl {
     Counter& malformed;
     Counter& refused_descriptors;
     std::atomic<bool> draining{false};
-    std::atomic<std::size_t> http_connections{0};
+    std::shared_ptr<std::atomic<std::size_t>> http_connections = std::make_shared<std::atomic<std::size_t>>(0);
     std::size_t descriptor_budget = SIZE_MAX;
     unsigned short bound_port = 0;
     WebSocketSessions sessions;
