@@ -6,7 +6,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <charconv>
 #include <unordered_set>
 
 namespace birdwatch {
@@ -182,13 +181,13 @@ void Pipeline::handle(const StreamLine& line) {
     }
     for (const Tweet& tweet : tweets_) {
         tweets_total_.inc();
-        if (recent_.seen_before(tweet.id)) {
+        const std::uint64_t key = RecentIds::key_of(tweet.id);  // the id itself when decimal: parsed once
+        if (recent_.seen_before(key)) {
             repeats_.inc();
             continue;
         }
         recent_size_.store(recent_.size(), std::memory_order_relaxed);
-        if (std::uint64_t id = 0; std::from_chars(tweet.id.data(), tweet.id.data() + tweet.id.size(), id).ec == std::errc{})
-            newest_id_ = std::max(newest_id_, id);
+        if (key >> 63 == 0) newest_id_ = std::max(newest_id_, key);
         if (tweet.created_at_ms > 0) lag_ms_.set(line.received_us / 1000 - tweet.created_at_ms);
         extract_features(tweet, features_);
         matched_.clear();

@@ -16,10 +16,18 @@ class RecentIds {
 public:
     explicit RecentIds(std::size_t capacity) : ring_(capacity) { seen_.reserve(capacity); }
 
-    // True when `id` is among the recent ones; otherwise remembers it.
-    bool seen_before(const std::string& id) {
+    // A decimal id is its own key (below 2^63, as tweet ids are); anything else gets a
+    // stable key with the top bit set.
+    static std::uint64_t key_of(const std::string& id) {
+        std::uint64_t value = 0;
+        const auto [end, ec] = std::from_chars(id.data(), id.data() + id.size(), value);
+        if (ec == std::errc{} && end == id.data() + id.size()) return value;
+        return std::hash<std::string>{}(id) | (std::uint64_t{1} << 63);
+    }
+
+    // True when `key` (key_of an id) is among the recent ones; otherwise remembers it.
+    bool seen_before(std::uint64_t key) {
         if (ring_.empty()) return false;
-        const std::uint64_t key = key_of(id);
         if (seen_.count(key)) return true;
         if (size_ == ring_.size()) seen_.erase(ring_[next_]);
         else ++size_;
@@ -33,13 +41,6 @@ public:
     std::size_t capacity() const { return ring_.size(); }
 
 private:
-    static std::uint64_t key_of(const std::string& id) {
-        std::uint64_t value = 0;
-        const auto [end, ec] = std::from_chars(id.data(), id.data() + id.size(), value);
-        if (ec == std::errc{} && end == id.data() + id.size()) return value;
-        return std::hash<std::string>{}(id) | (std::uint64_t{1} << 63);  // not a decimal id: any stable key
-    }
-
     std::vector<std::uint64_t> ring_;
     std::unordered_set<std::uint64_t> seen_;
     std::size_t next_ = 0, size_ = 0;
