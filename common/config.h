@@ -40,6 +40,12 @@ using EnvLookup = std::function<const char*(const char*)>;
 // Throws ConfigError with a message naming the key and the layer it came from.
 ConfigResult load_config(const ConfigSpec& spec, const std::vector<std::string>& args, const EnvLookup& env);
 
+// A defaults section shared by both daemons, with a daemon's own keys added.
+inline nlohmann::json with(nlohmann::json shared, const nlohmann::json& own) {
+    shared.update(own);
+    return shared;
+}
+
 // Environment variable name for a dotted key path.
 std::string env_name(const ConfigSpec& spec, const std::string& dotted_key);
 

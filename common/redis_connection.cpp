@@ -1,15 +1,14 @@
 #include "common/redis_connection.h"
 
+#include "common/config.h"
+
 #include <sys/time.h>
 
 namespace birdwatch {
 
 namespace {
 
-struct FreeReply {
-    void operator()(redisReply* r) const { freeReplyObject(r); }
-};
-using ReplyPtr = std::unique_ptr<redisReply, FreeReply>;
+using ReplyPtr = RedisReplyPtr;
 
 timeval to_timeval(std::chrono::milliseconds ms) {
     return timeval{static_cast<time_t>(ms.count() / 1000), static_cast<suseconds_t>(ms.count() % 1000 * 1000)};
@@ -17,8 +16,38 @@ timeval to_timeval(std::chrono::milliseconds ms) {
 
 }  // namespace
 
+nlohmann::json redis_config_defaults() {
+    return {{"mode", "single"}, {"host", "127.0.0.1"}, {"port", 6379}, {"cluster_nodes", ""},
+            {"password", ""}, {"timeout_ms", 2000}};
+}
+
 RedisEndpoint redis_endpoint_from(const nlohmann::json& r) {
-    return {r["host"], r["port"], r["password"], std::chrono::milliseconds(r["timeout_ms"].get<int>())};
+    RedisEndpoint endpoint;
+    endpoint.host = r["host"];
+    endpoint.port = r["port"];
+    endpoint.password = r["password"];
+    endpoint.timeout = std::chrono::milliseconds(r["timeout_ms"].get<int>());
+    const std::string mode = r["mode"];
+    if (mode != "single" && mode != "cluster")
+        throw ConfigError("redis.mode must be single or cluster, got '" + mode + "'");
+    endpoint.cluster = mode == "cluster";
+    const std::string nodes = r["cluster_nodes"];
+    for (std::size_t from = 0; from < nodes.size();) {
+        std::size_t to = nodes.find(',', from);
+        if (to == std::string::npos) to = nodes.size();
+        std::string_view item(nodes.data() + from, to - from);
+        while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+        while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+        if (!item.empty()) {
+            const auto node = cluster::parse_address(item);
+            if (!node) throw ConfigError("redis.cluster_nodes: '" + std::string(item) + "' is not host:port");
+            endpoint.seeds.push_back(*node);
+        }
+        from = to + 1;
+    }
+    if (endpoint.cluster && endpoint.seeds.empty())
+        throw ConfigError("redis.mode cluster needs redis.cluster_nodes (host:port,host:port,...)");
+    return endpoint;
 }
 
 std::string RedisConnection::connect(const RedisEndpoint& endpoint, bool command_timeout) {
@@ -42,31 +71,35 @@ std::string RedisConnection::connect(const RedisEndpoint& endpoint, bool command
     return {};
 }
 
-std::size_t RedisConnection::publish(std::span<const Publication> publications, std::string& error) {
+std::vector<RedisReplyPtr> RedisConnection::pipeline(std::span<const std::vector<std::string_view>> commands,
+                                                     std::string& error) {
+    std::vector<RedisReplyPtr> replies;
     if (!ctx_) {
         error = "not connected";
-        return 0;
+        return replies;
     }
-    for (const Publication& p : publications) {
-        redisAppendCommand(ctx_.get(), "PUBLISH %b %b", p.channel.data(), p.channel.size(), p.payload.data(),
-                           p.payload.size());
+    std::vector<const char*> argv;
+    std::vector<std::size_t> lengths;
+    for (const auto& command : commands) {
+        argv.clear();
+        lengths.clear();
+        for (const std::string_view arg : command) {
+            argv.push_back(arg.data());
+            lengths.push_back(arg.size());
+        }
+        redisAppendCommandArgv(ctx_.get(), static_cast<int>(argv.size()), argv.data(), lengths.data());
     }
-    std::size_t acknowledged = 0;
-    for (std::size_t i = 0; i < publications.size(); ++i) {
+    replies.reserve(commands.size());
+    for (std::size_t i = 0; i < commands.size(); ++i) {
         void* raw = nullptr;
-        if (redisGetReply(ctx_.get(), &raw) != REDIS_OK) {
-            error = ctx_->errstr;
+        if (redisGetReply(ctx_.get(), &raw) != REDIS_OK || !raw) {
+            error = ctx_->errstr[0] ? ctx_->errstr : "connection lost";
             ctx_.reset();
-            return acknowledged;
+            return replies;
         }
-        ReplyPtr reply(static_cast<redisReply*>(raw));
-        if (reply->type == REDIS_REPLY_ERROR) {
-            error = reply->str;  // the command failed, the connection is fine
-            continue;
-        }
-        ++acknowledged;
+        replies.emplace_back(static_cast<redisReply*>(raw));
     }
-    return acknowledged;
+    return replies;
 }
 
 }  // namespace birdwatch

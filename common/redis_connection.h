@@ -2,6 +2,8 @@
 // One blocking hiredis connection, owned RAII. Used from dedicated threads only,
 // never from an Asio thread.
 
+#include "common/redis_cluster.h"
+
 #include <hiredis/hiredis.h>
 #include <nlohmann/json.hpp>
 
@@ -11,14 +13,26 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace birdwatch {
 
+// Where Redis is. `single`: one server at host:port. `cluster`: a Redis Cluster, whose
+// slot map is learnt from any of `seeds`; host:port then names the node being spoken to.
 struct RedisEndpoint {
     std::string host = "127.0.0.1";
     int port = 6379;
     std::string password;
     std::chrono::milliseconds timeout{2000};  // connect, and each command when used as a client
+    bool cluster = false;
+    std::vector<cluster::NodeAddress> seeds;
+
+    RedisEndpoint at(const cluster::NodeAddress& node) const {
+        RedisEndpoint e = *this;
+        e.host = node.host;
+        e.port = node.port;
+        return e;
+    }
 };
 
 // The text of a reply element that holds one (a bulk string or a status), or nothing:
@@ -28,13 +42,22 @@ inline std::optional<std::string_view> reply_text(const redisReply* r) {
     return std::string_view(r->str, r->len);
 }
 
-// The endpoint from a daemon's "redis" config section (both daemons have one).
+// The endpoint from a daemon's "redis" config section (both daemons have one): `mode`
+// "single" or "cluster", and in cluster mode `cluster_nodes`, "host:port,host:port".
+// Throws ConfigError when they do not read.
 RedisEndpoint redis_endpoint_from(const nlohmann::json& section);
+// That section's connection keys and their defaults (each daemon adds its channels).
+nlohmann::json redis_config_defaults();
 
-// One PUBLISH: `channel` views a string owned by whoever produced it for as long as
-// the publisher may hold the message (channel names live in configuration).
+struct FreeRedisReply {
+    void operator()(redisReply* r) const { freeReplyObject(r); }
+};
+using RedisReplyPtr = std::unique_ptr<redisReply, FreeRedisReply>;
+
+// One PUBLISH (SPUBLISH on a cluster). Channel names are shared, not copied: a replica's
+// channel is made once and named by every payload routed to it.
 struct Publication {
-    std::string_view channel;
+    std::shared_ptr<const std::string> channel;
     std::string payload;
 };
 
@@ -48,9 +71,9 @@ public:
     redisContext* context() { return ctx_.get(); }
     int fd() const { return ctx_ ? ctx_->fd : -1; }
 
-    // Sends the PUBLISHes in a single pipeline, then reads the replies.
-    // Returns how many were acknowledged; on a connection error, sets `error` and disconnects.
-    std::size_t publish(std::span<const Publication> publications, std::string& error);
+    // Sends the commands in one pipeline, then reads every reply (error replies included).
+    // On a connection error sets `error`, disconnects and returns the replies read so far.
+    std::vector<RedisReplyPtr> pipeline(std::span<const std::vector<std::string_view>> commands, std::string& error);
 
 private:
     struct Free {

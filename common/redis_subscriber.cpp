@@ -9,9 +9,12 @@ namespace birdwatch {
 using namespace std::chrono_literals;
 
 RedisSubscriber::RedisSubscriber(RedisEndpoint endpoint, std::string channel, Sink sink, MetricsRegistry& metrics,
-                                 OnSubscribed on_subscribed, OnDrained on_drained, const std::string& metric_prefix)
+                                 OnSubscribed on_subscribed, OnDrained on_drained, const std::string& metric_prefix,
+                                 Kind kind)
     : endpoint_(std::move(endpoint)),
       channel_(std::move(channel)),
+      sharded_(kind == Kind::sharded && endpoint_.cluster),
+      locator_(endpoint_),
       sink_(std::move(sink)),
       on_subscribed_(std::move(on_subscribed)),
       on_drained_(std::move(on_drained)),
@@ -50,18 +53,13 @@ void RedisSubscriber::run() {
     bool outage_logged = false;
     while (true) {
         RedisConnection connection;
-        std::string error = connection.connect(endpoint_, false);
-        if (error.empty()) {
-            void* raw = redisCommand(connection.context(), "SUBSCRIBE %b", channel_.data(), channel_.size());
-            auto* reply = static_cast<redisReply*>(raw);
-            if (!reply) error = connection.context()->errstr;
-            else if (reply->type == REDIS_REPLY_ERROR) error = reply->str;
-            if (reply) freeReplyObject(reply);
-        }
+        RedisEndpoint node = endpoint_;
+        const std::string error = subscribe(connection, node);
         if (!error.empty()) {
+            locator_.reset();
             if (!outage_logged) {
-                log_->warn("msg=\"redis unavailable, retrying with backoff\" host={} port={} error={}",
-                           endpoint_.host, endpoint_.port, logfmt(error));
+                log_->warn("msg=\"redis unavailable, retrying with backoff\" host={} port={} error={}", node.host,
+                           node.port, logfmt(error));
                 outage_logged = true;
             }
             if (!wait_before_retry(backoff.next())) return;
@@ -76,7 +74,7 @@ void RedisSubscriber::run() {
         ever_subscribed = true;
         outage_logged = false;
         backoff.reset();
-        log_->info("msg=\"subscribed\" channel={} host={} port={}", channel_, endpoint_.host, endpoint_.port);
+        log_->info("msg=\"subscribed\" channel={} host={} port={} sharded={}", channel_, node.host, node.port, sharded_);
         if (on_subscribed_) on_subscribed_();
         subscribed_ = true;
 
@@ -88,10 +86,26 @@ void RedisSubscriber::run() {
             active_fd_ = -1;
             if (stopping_) return;
         }
-        log_->warn("msg=\"redis subscription lost, reconnecting\" error={}", logfmt(connection.context()->errstr));
+        log_->warn("msg=\"redis subscription lost, reconnecting\" error={}",
+                   logfmt(connection.context()->err ? connection.context()->errstr : "unsubscribed by the server"));
+        locator_.reset();  // the node may have failed over, or the slot moved
         outage_logged = true;
         if (!wait_before_retry(backoff.next())) return;
     }
+}
+
+std::string RedisSubscriber::subscribe(RedisConnection& connection, RedisEndpoint& node) {
+    std::string error;
+    if (const auto serving = locator_.node_for(channel_, error)) node = *serving;
+    else return error;
+    error = connection.connect(node, false);
+    if (!error.empty()) return error;
+    const char* verb = sharded_ ? "SSUBSCRIBE" : "SUBSCRIBE";
+    RedisReplyPtr reply(static_cast<redisReply*>(
+        redisCommand(connection.context(), "%s %b", verb, channel_.data(), channel_.size())));
+    if (!reply) return connection.context()->errstr;
+    if (reply->type == REDIS_REPLY_ERROR) return reply->str;  // MOVED: the slot map is learnt again
+    return {};
 }
 
 void RedisSubscriber::read_messages(RedisConnection& connection) {
@@ -105,14 +119,18 @@ void RedisSubscriber::read_messages(RedisConnection& connection) {
             if (redisGetReply(context, &raw) != REDIS_OK) return;
         }
         auto* reply = static_cast<redisReply*>(raw);
-        // ["message", channel, payload]; subscribe confirmations are ignored.
-        if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 && reply_text(reply->element[0]) == "message") {
+        // ["message" | "smessage", channel, payload]; subscribe confirmations are ignored.
+        // A cluster that moves the slot away unsubscribes us: ["sunsubscribe", channel, 0].
+        const auto kind = reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 ? reply_text(reply->element[0])
+                                                                                     : std::nullopt;
+        if (kind == "message" || kind == "smessage") {
             if (const auto payload = reply_text(reply->element[2])) {
                 messages_.inc();
                 guard_.attempt("message", [&] { sink_(std::string(*payload)); });
             }
         }
         freeReplyObject(reply);
+        if (kind == "sunsubscribe") return;
     }
 }
 

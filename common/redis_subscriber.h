@@ -2,10 +2,15 @@
 // Subscribes to one Redis channel on its own thread and hands every message to a
 // sink. Reconnects with backoff and resubscribes after any failure; reads promptly
 // so Redis's pubsub output-buffer limit is never reached on its side.
+// On a Redis Cluster a `sharded` channel is subscribed with SSUBSCRIBE on the master
+// serving its slot; when that master fails or the slot moves (Redis then sends
+// `sunsubscribe`), the subscriber learns the slot map again and subscribes on the new
+// owner. A classic channel is subscribed on the node serving its name's slot (a
+// cluster delivers classic PUBLISHes on every node).
 
 #include "common/backoff.h"
 #include "common/metrics.h"
-#include "common/redis_connection.h"
+#include "common/redis_client.h"
 #include "common/thread_guard.h"
 
 #include <spdlog/logger.h>
@@ -31,9 +36,11 @@ public:
     // collects a burst of messages hands it on.
     using OnDrained = std::function<void()>;
 
+    enum class Kind { classic, sharded };
+
     RedisSubscriber(RedisEndpoint endpoint, std::string channel, Sink sink, MetricsRegistry& metrics,
                     OnSubscribed on_subscribed = {}, OnDrained on_drained = {},
-                    const std::string& metric_prefix = "birdwatch_redis");
+                    const std::string& metric_prefix = "birdwatch_redis", Kind kind = Kind::classic);
     ~RedisSubscriber();
 
     void start();
@@ -42,11 +49,14 @@ public:
 
 private:
     void run();
+    std::string subscribe(RedisConnection& connection, RedisEndpoint& node);
     bool wait_before_retry(std::chrono::milliseconds delay);
     void read_messages(RedisConnection& connection);
 
     const RedisEndpoint endpoint_;
     const std::string channel_;
+    const bool sharded_;  // SSUBSCRIBE: on a cluster only
+    RedisClient locator_;  // the node serving the channel (cluster)
     const Sink sink_;
     const OnSubscribed on_subscribed_;
     const OnDrained on_drained_;

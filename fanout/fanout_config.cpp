@@ -1,6 +1,23 @@
 #include "fanout/fanout_config.h"
 
+#include <fmt/format.h>
+#include <unistd.h>
+
 namespace birdwatch {
+
+namespace {
+
+// This process's name among the replicas: host, port and pid, so two runs never share it.
+std::string default_replica_id(int port) {
+    char host[256] = "localhost";
+    gethostname(host, sizeof host - 1);
+    std::string id = fmt::format("{}:{}:{}", host, port, getpid());
+    for (char& c : id)
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == ':' || c == '-')) c = '_';
+    return id.substr(0, 100);
+}
+
+}  // namespace
 
 ConfigSpec fanout_config_spec() {
     return {"birdwatch-fanout",
@@ -9,16 +26,12 @@ ConfigSpec fanout_config_spec() {
             "BIRDWATCH_FANOUT_",
             {
                 {"log", {{"level", "info"}}},
-                {"redis",
-                 {{"host", "127.0.0.1"}, {"port", 6379}, {"password", ""}, {"timeout_ms", 2000},
-                  {"channel", "matches"}}},
+                {"redis", with(redis_config_defaults(), {{"channel", "matches"}, {"replica_id", ""}})},
                 {"http",
                  {{"address", "127.0.0.1"}, {"port", 8080}, {"threads", 0}, {"static_dir", ""},
                   {"max_header_bytes", 8192}, {"max_body_bytes", 16384}, {"reserved_descriptors", 64}}},
                 {"hub", {{"inbox_payloads", 65536}, {"live_marker_timeout_ms", 2000}}},
-                {"registry",
-                 {{"queries_key", "birdwatch:queries"}, {"leases_key", "birdwatch:leases"},
-                  {"events_channel", "birdwatch:query-events"}, {"lease_ttl_ms", 30000}, {"refresh_ms", 10000}}},
+                {"registry", with(registry::config_defaults(), {{"lease_ttl_ms", 30000}, {"refresh_ms", 10000}})},
                 {"websocket",
                  {{"max_message_bytes", 16384}, {"max_queue_bytes", 4194304}, {"max_subscriptions", 16},
                   {"max_connections", 10000}, {"allowed_origins", nlohmann::json::array()}, {"token", ""},
@@ -46,6 +59,10 @@ FanoutConfig to_fanout_config(const nlohmann::json& v) {
     const auto& redis = v["redis"];
     c.redis = redis_endpoint_from(redis);
     c.channel = redis["channel"];
+    c.replica_id = redis["replica_id"];
+    if (c.replica_id.empty()) c.replica_id = default_replica_id(v["http"]["port"]);
+    if (!registry::valid_replica_id(c.replica_id))
+        throw ConfigError("redis.replica_id must be 1-100 letters, digits or . _ : -, got '" + c.replica_id + "'");
     const int port = v["http"]["port"];
     if (port < 0 || port > 65535) throw ConfigError("http.port must be 0..65535, got " + std::to_string(port));
     c.server.address = v["http"]["address"];
@@ -69,7 +86,9 @@ FanoutConfig to_fanout_config(const nlohmann::json& v) {
     }
     const auto& reg = v["registry"];
     c.registrar.redis = c.redis;
-    c.registrar.keys = {reg["queries_key"], reg["leases_key"], reg["events_channel"]};
+    c.registrar.keys = registry::keys_from(reg);
+    c.registrar.replica_id = c.replica_id;
+    check_registry_slot(c.redis, c.registrar.keys);
     c.registrar.lease_ttl = std::chrono::milliseconds(reg["lease_ttl_ms"].get<int>());
     c.registrar.refresh = std::chrono::milliseconds(reg["refresh_ms"].get<int>());
     if (c.registrar.refresh >= c.registrar.lease_ttl || c.registrar.refresh.count() <= 0)

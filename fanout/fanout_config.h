@@ -15,6 +15,9 @@ struct FanoutConfig {
     std::string log_level;
     RedisEndpoint redis;
     std::string channel;
+    // This replica's name in the registry's holds, and (cluster mode) the suffix of the
+    // channel it subscribes to: `<channel>:<replica_id>`.
+    std::string replica_id;
     ServerOptions server;
     int loops = 0;  // http.threads: event loops (threads) serving connections, 0 = one per core
     RegistrarOptions registrar;

@@ -1,5 +1,5 @@
 // birdwatch-fanout:
-//   Redis `matches` ──▶ subscriber ──▶ hub ──(each loop's inbox)──▶ loop's sessions ──▶ WebSocket clients
+//   Redis `matches` (cluster: its own `matches:<replica>`) ──▶ subscriber ──▶ hub ──(each loop's inbox)──▶ loop's sessions ──▶ WebSocket clients
 //   sessions' subscriptions ──▶ hub ──(first/last subscriber)──▶ registrar ──▶ Redis registry
 // The server starts before the subscription so /healthz answers while Redis comes
 // up; shutdown drains clients first, then lets go of Redis.
@@ -16,8 +16,6 @@
 #include "fanout/stats_reporter.h"
 #include "fanout/store_reader.h"
 
-#include <fmt/format.h>
-#include <unistd.h>
 
 #include <cstdlib>
 #include <iostream>
@@ -47,12 +45,14 @@ int main(int argc, char** argv) {
         [&](const std::string& qid) { registrar.release(qid); },
         [&](const std::string& qid) { registrar.request_marker(qid); }, config.hub_inbox_payloads,
         config.hub_live_marker_timeout);
+    // On a cluster the ingest routes to each replica only its own queries' matches.
+    const std::string channel = config.redis.cluster ? config.channel + ":" + config.replica_id : config.channel;
     RedisSubscriber subscriber(
-        config.redis, config.channel, [&hub](std::string payload) { hub.publish(std::move(payload)); }, metrics,
+        config.redis, channel, [&hub](std::string payload) { hub.publish(std::move(payload)); }, metrics,
         [&hub, first = true]() mutable {
             if (!std::exchange(first, false)) hub.resubscribed();  // what was published meanwhile never came
         },
-        [&hub] { hub.end_of_burst(); });
+        [&hub] { hub.end_of_burst(); }, "birdwatch_redis", RedisSubscriber::Kind::sharded);
     std::function<std::unique_ptr<TweetStore>()> open_store;
     if (config.store_kind != "none")
         open_store = [&config]() -> std::unique_ptr<TweetStore> {
@@ -79,10 +79,7 @@ int main(int argc, char** argv) {
     }
     registrar.start();
     subscriber.start();
-    char host[256] = "localhost";
-    gethostname(host, sizeof host - 1);
-    StatsReporter stats({config.redis, "birdwatch:replicas",
-                         fmt::format("{}:{}:{}", host, server->port(), getpid()), config.stats_interval, open_store},
+    StatsReporter stats({config.redis, "{birdwatch}:replicas", config.replica_id, config.stats_interval, open_store},
                         hub, metrics);
     if (config.stats_interval.count() > 0) stats.start();
 

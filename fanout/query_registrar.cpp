@@ -11,6 +11,7 @@ QueryRegistrar::QueryRegistrar(RegistrarOptions options, MetricsRegistry& metric
     : options_(std::move(options)),
       changes_(100000),
       log_(make_logger("query-registrar")),
+      redis_(options_.redis),
       backoff_(100ms, 5s, Backoff::Growth::exponential),
       leases_(metrics.counter("birdwatch_fanout_query_leases_total", "Query leases taken or refreshed in Redis")),
       announced_(metrics.counter("birdwatch_fanout_queries_announced_total",
@@ -40,21 +41,26 @@ void QueryRegistrar::request_marker(const std::string& qid) {
 // Without Redis the request is lost: the hub then starts the subscriber where it stands
 // after its marker timeout.
 void QueryRegistrar::announce_marks(const std::vector<std::string>& qids) {
-    if (qids.empty() || (!connection_.connected() && !connection_.connect(options_.redis, true).empty())) return;
-    for (const auto& qid : qids) {
-        const std::string event = R"({"v":1,"op":"mark","qid":")" + qid + "\"}";
-        redisAppendCommand(connection_.context(), "PUBLISH %b %b", options_.keys.events.data(),
-                           options_.keys.events.size(), event.data(), event.size());
-    }
-    for (std::size_t i = 0; i < qids.size(); ++i) {
-        void* raw = nullptr;
-        if (redisGetReply(connection_.context(), &raw) != REDIS_OK) {
-            connection_.disconnect();
-            return;
-        }
-        freeReplyObject(raw);
-        marks_.inc();
-    }
+    if (qids.empty()) return;
+    std::vector<std::string> events;
+    for (const auto& qid : qids)
+        events.push_back(R"({"v":1,"op":"mark","qid":")" + qid + R"(","replica":")" + options_.replica_id + "\"}");
+    std::vector<std::vector<std::string_view>> commands;
+    for (const auto& event : events) commands.push_back({"PUBLISH", options_.keys.events, event});
+    std::string error;
+    for (const auto& reply : redis_.run(options_.keys.events, commands, error))
+        if (reply && reply->type != REDIS_REPLY_ERROR) marks_.inc();
+}
+
+// Lost with Redis: the hold then lapses with its lease.
+void QueryRegistrar::end_holds(const std::vector<std::string>& qids) {
+    if (qids.empty()) return;
+    std::vector<std::vector<std::string_view>> commands;
+    for (const auto& qid : qids)
+        commands.push_back({"EVAL", registry::release_script, "2", options_.keys.holders, options_.keys.events, qid,
+                            options_.replica_id});
+    std::string error;
+    redis_.run(options_.keys.holders, commands, error);
 }
 
 void QueryRegistrar::start() { thread_ = std::thread([this] { guard_.run([this] { run(); }); }); }
@@ -66,32 +72,22 @@ void QueryRegistrar::stop() {
 
 bool QueryRegistrar::lease(const std::vector<const std::pair<const std::string, std::string>*>& queries) {
     if (queries.empty()) return true;
-    if (!connection_.connected()) {
-        const std::string error = connection_.connect(options_.redis, true);
-        if (!error.empty()) {
+    const std::string ttl = std::to_string(options_.lease_ttl.count());
+    std::vector<std::vector<std::string_view>> commands;
+    for (const auto* q : queries)
+        commands.push_back({"EVAL", registry::lease_script, "4", options_.keys.leases, options_.keys.queries,
+                            options_.keys.events, options_.keys.holders, q->first, q->second, ttl,
+                            options_.replica_id});
+    std::string error;
+    const auto replies = redis_.run(options_.keys.leases, commands, error);
+    for (std::size_t i = 0; i < queries.size(); ++i) {
+        const redisReply* reply = replies[i].get();
+        if (!reply) {
             if (!outage_logged_)
                 log_->warn("msg=\"redis unavailable, leases will be renewed when it returns\" error={}", logfmt(error));
             outage_logged_ = true;
             return false;
         }
-        outage_logged_ = false;
-    }
-    const std::string ttl = std::to_string(options_.lease_ttl.count());
-    for (const auto* q : queries) {
-        redisAppendCommand(connection_.context(), "EVAL %s 3 %b %b %b %b %b %b", registry::lease_script,
-                           options_.keys.leases.data(), options_.keys.leases.size(), options_.keys.queries.data(),
-                           options_.keys.queries.size(), options_.keys.events.data(), options_.keys.events.size(),
-                           q->first.data(), q->first.size(), q->second.data(), q->second.size(), ttl.data(), ttl.size());
-    }
-    for (std::size_t i = 0; i < queries.size(); ++i) {
-        void* raw = nullptr;
-        if (redisGetReply(connection_.context(), &raw) != REDIS_OK) {
-            log_->warn("msg=\"lost redis while renewing leases\" error={}", logfmt(connection_.context()->errstr));
-            connection_.disconnect();
-            outage_logged_ = true;
-            return false;
-        }
-        auto* reply = static_cast<redisReply*>(raw);
         if (reply->type == REDIS_REPLY_INTEGER && reply->integer < 0) {
             conflicts_.inc();
             if (first_conflict_.first(queries[i]->first))
@@ -100,12 +96,11 @@ bool QueryRegistrar::lease(const std::vector<const std::pair<const std::string, 
         } else if (reply->type == REDIS_REPLY_INTEGER) {
             leases_.inc();
             announced_.inc(static_cast<std::uint64_t>(reply->integer));
-        } else if (reply->type == REDIS_REPLY_ERROR && !outage_logged_) {
-            log_->warn("msg=\"lease script failed\" error={}", logfmt(reply->str));
-            outage_logged_ = true;
+        } else if (reply->type == REDIS_REPLY_ERROR && first_conflict_.first(" script failed")) {
+            log_->warn("msg=\"lease script failed (logged once)\" error={}", logfmt(std::string(reply->str, reply->len)));
         }
-        freeReplyObject(reply);
     }
+    outage_logged_ = false;
     return true;
 }
 
@@ -114,8 +109,9 @@ void QueryRegistrar::run() {
     while (true) {
         const auto wait = std::max(0ms, std::chrono::duration_cast<std::chrono::milliseconds>(next_refresh - Clock::now()));
         std::vector<const std::pair<const std::string, std::string>*> fresh;
-        std::vector<std::string> marks;
-        while (auto change = fresh.empty() && marks.empty() ? changes_.pop_for(wait) : changes_.try_pop()) {
+        std::vector<std::string> marks, released;
+        while (auto change = fresh.empty() && marks.empty() && released.empty() ? changes_.pop_for(wait)
+                                                                                : changes_.try_pop()) {
             if (change->kind == Change::Kind::mark) {
                 marks.push_back(std::move(change->qid));
             } else if (change->kind == Change::Kind::acquire) {
@@ -124,10 +120,13 @@ void QueryRegistrar::run() {
             } else {
                 // `fresh` points into `held_`: forget the pointer before the entry.
                 std::erase_if(fresh, [&](const auto* q) { return q->first == change->qid; });
-                held_.erase(change->qid);
+                if (held_.erase(change->qid)) released.push_back(std::move(change->qid));
             }
         }
         if (changes_.closed_and_drained()) return;
+        // A query released and acquired again in one round is held: its release is moot.
+        std::erase_if(released, [&](const std::string& qid) { return held_.count(qid) > 0; });
+        end_holds(released);
         if (!lease(fresh)) next_refresh = Clock::now();  // retry everything once Redis is back
         announce_marks(marks);  // after the leases: the ingest learns of a new query first
         if (Clock::now() >= next_refresh) {

@@ -1,9 +1,10 @@
 #pragma once
 // Holds this replica's leases in the query registry (docs/protocol.md): registers
-// a query when its first local client subscribes, refreshes the leases of every
-// query in local use, and simply stops refreshing when the last client leaves, so
-// the lease lapses (another replica may still hold one). Runs on its own thread
-// with its own Redis connection; re-registers everything after a Redis loss.
+// a query, and this replica's hold on it, when its first local client subscribes,
+// refreshes the leases of every query in local use, and when the last client leaves
+// ends the hold at once (the ingest stops routing the query here) and stops refreshing,
+// so the query's lease lapses unless another replica holds one. Runs on its own
+// thread with its own Redis client; re-registers everything after a Redis loss.
 
 #include "common/thread_guard.h"
 #include "common/backoff.h"
@@ -11,7 +12,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/query_registry.h"
-#include "common/redis_connection.h"
+#include "common/redis_client.h"
 
 #include <chrono>
 #include <string>
@@ -23,6 +24,7 @@ namespace birdwatch {
 struct RegistrarOptions {
     RedisEndpoint redis;
     registry::Keys keys;
+    std::string replica_id = "replica";
     std::chrono::milliseconds lease_ttl{30000};
     std::chrono::milliseconds refresh{10000};
 };
@@ -49,12 +51,13 @@ private:
     };
     void run();
     void announce_marks(const std::vector<std::string>& qids);
+    void end_holds(const std::vector<std::string>& qids);
     bool lease(const std::vector<const std::pair<const std::string, std::string>*>& queries);
 
     const RegistrarOptions options_;
     BoundedChannel<Change> changes_;
     std::shared_ptr<spdlog::logger> log_;
-    RedisConnection connection_;
+    RedisClient redis_;
     Backoff backoff_;
     bool outage_logged_ = false;
     std::unordered_map<std::string, std::string> held_;  // qid -> canonical text, on the registrar's thread only

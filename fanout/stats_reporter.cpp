@@ -15,6 +15,7 @@ StatsReporter::StatsReporter(StatsOptions options, Hub& hub, MetricsRegistry& me
       hub_(hub),
       frames_(metrics.counter("birdwatch_fanout_stats_frames_total", "Stats frames sent to all clients")),
       log_(make_logger("stats")),
+      redis_(options_.redis),
       guard_("stats-reporter", metrics) {}
 
 StatsReporter::~StatsReporter() { stop(); }
@@ -38,42 +39,35 @@ void StatsReporter::run() {
         }
         report();
     }
+    std::string error;
     if (redis_.connected())  // leave the count of users to the replicas that remain
-        freeReplyObject(redisCommand(redis_.context(), "HDEL %s %s", options_.replicas_key.c_str(),
-                                     options_.replica_id.c_str()));
+        redis_.run(options_.replicas_key, {"HDEL", options_.replicas_key, options_.replica_id}, error);
 }
 
 void StatsReporter::report() {
     const std::int64_t now = now_epoch_ms();
     std::int64_t users = static_cast<std::int64_t>(hub_.size());
-    if (!redis_.connected()) redis_.connect(options_.redis, true);
-    if (redis_.connected()) {
-        const std::string mine = fmt::format("{} {}", hub_.size(), now);
-        redisAppendCommand(redis_.context(), "HSET %s %s %s", options_.replicas_key.c_str(), options_.replica_id.c_str(),
-                           mine.c_str());
-        redisAppendCommand(redis_.context(), "HGETALL %s", options_.replicas_key.c_str());
-        void* raw = nullptr;
-        bool ok = redisGetReply(redis_.context(), &raw) == REDIS_OK;
-        if (raw) freeReplyObject(raw);
-        raw = nullptr;
-        ok = ok && redisGetReply(redis_.context(), &raw) == REDIS_OK;
-        if (ok && raw) {
-            const auto* all = static_cast<redisReply*>(raw);
-            users = 0;
-            for (std::size_t i = 0; all->type == REDIS_REPLY_ARRAY && i + 1 < all->elements; i += 2) {
-                const auto value = reply_text(all->element[i + 1]);
-                if (!reply_text(all->element[i]) || !value) continue;
-                long long count = 0, at = 0;
-                std::sscanf(std::string(*value).c_str(), "%lld %lld", &count, &at);
-                if (now - at <= 5 * options_.interval.count())
-                    users += std::clamp(count, 0LL, 10'000'000LL);  // a replica holds far fewer; anything else is noise
-                else  // a replica that stopped reporting (killed): forget it
-                    freeReplyObject(redisCommand(redis_.context(), "HDEL %s %b", options_.replicas_key.c_str(),
-                                                 all->element[i]->str, all->element[i]->len));
-            }
+    const std::string mine = fmt::format("{} {}", hub_.size(), now);
+    const std::string_view key = options_.replicas_key;
+    const std::vector<std::vector<std::string_view>> commands{{"HSET", key, options_.replica_id, mine},
+                                                              {"HGETALL", key}};
+    std::string error;
+    const auto replies = redis_.run(key, commands, error);
+    if (const redisReply* all = replies[1].get(); all && all->type == REDIS_REPLY_ARRAY) {
+        users = 0;
+        std::vector<std::vector<std::string_view>> stale;
+        for (std::size_t i = 0; i + 1 < all->elements; i += 2) {
+            const auto replica = reply_text(all->element[i]);
+            const auto value = reply_text(all->element[i + 1]);
+            if (!replica || !value) continue;
+            long long count = 0, at = 0;
+            std::sscanf(std::string(*value).c_str(), "%lld %lld", &count, &at);
+            if (now - at <= 5 * options_.interval.count())
+                users += std::clamp(count, 0LL, 10'000'000LL);  // a replica holds far fewer; anything else is noise
+            else  // a replica that stopped reporting (killed): forget it
+                stale.push_back({"HDEL", key, *replica});
         }
-        if (raw) freeReplyObject(raw);
-        if (!ok) redis_.disconnect();
+        if (!stale.empty()) redis_.run(key, stale, error);
     }
     std::string stored = "null";
     std::uint64_t total = hub_.payloads_received();

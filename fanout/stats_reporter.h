@@ -8,7 +8,7 @@
 #include "common/thread_guard.h"
 #include "common/log.h"
 #include "common/metrics.h"
-#include "common/redis_connection.h"
+#include "common/redis_client.h"
 #include "common/store/tweet_store.h"
 #include "fanout/hub.h"
 
@@ -22,7 +22,7 @@ namespace birdwatch {
 
 struct StatsOptions {
     RedisEndpoint redis;
-    std::string replicas_key = "birdwatch:replicas";
+    std::string replicas_key = "{birdwatch}:replicas";
     std::string replica_id;
     std::chrono::milliseconds interval{2000};
     std::function<std::unique_ptr<TweetStore>()> open_store;  // empty: no store
@@ -43,7 +43,7 @@ private:
     Hub& hub_;
     Counter& frames_;
     std::shared_ptr<spdlog::logger> log_;
-    RedisConnection redis_;
+    RedisClient redis_;
     std::unique_ptr<TweetStore> store_;
     std::uint64_t last_total_ = 0;
     std::chrono::steady_clock::time_point last_at_{};

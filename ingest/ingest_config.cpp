@@ -12,13 +12,10 @@ ConfigSpec ingest_config_spec() {
             {
                 {"log", {{"level", "info"}, {"stats_interval_ms", 10000}}},
                 {"http", {{"address", "127.0.0.1"}, {"port", 8079}}},
-                {"redis",
-                 {{"host", "127.0.0.1"}, {"port", 6379}, {"password", ""}, {"timeout_ms", 2000},
-                  {"channel", "matches"}, {"firehose_channel", ""}}},
-                {"registry",
-                 {{"queries_key", "birdwatch:queries"}, {"leases_key", "birdwatch:leases"},
-                  {"events_channel", "birdwatch:query-events"}, {"sweep_ms", 1000}, {"snapshot_grace_ms", 60000},
-                  {"initial_load_timeout_ms", 5000}}},
+                {"redis", with(redis_config_defaults(), {{"channel", "matches"}, {"firehose_channel", ""},
+                                                         {"max_replicas", 4096}})},
+                {"registry", with(registry::config_defaults(), {{"sweep_ms", 1000}, {"snapshot_grace_ms", 60000},
+                                                                {"initial_load_timeout_ms", 5000}})},
                 {"source",
                  {{"kind", "synthetic"},
                   {"synthetic", {{"seed", 1}, {"rate", 50.0}, {"count", 0}, {"start_ms", 0}}},
@@ -108,7 +105,10 @@ IngestConfig to_ingest_config(const nlohmann::json& v) {
     c.pipeline.firehose_channel = redis["firehose_channel"];
     const auto& reg = v["registry"];
     c.follower.redis = c.publisher.redis;
-    c.follower.keys = {reg["queries_key"], reg["leases_key"], reg["events_channel"]};
+    c.follower.keys = registry::keys_from(reg);
+    check_registry_slot(c.follower.redis, c.follower.keys);
+    c.pipeline.per_replica_channels = c.publisher.redis.cluster;
+    c.pipeline.max_replicas = std::max<std::size_t>(1, redis["max_replicas"].get<std::size_t>());
     c.follower.sweep_interval = std::chrono::milliseconds(std::max(10, reg["sweep_ms"].get<int>()));
     c.pipeline.snapshot_grace = std::chrono::milliseconds(std::max(0, reg["snapshot_grace_ms"].get<int>()));
     c.initial_query_load = std::chrono::milliseconds(reg["initial_load_timeout_ms"].get<int>());

@@ -22,6 +22,8 @@ Pipeline::Pipeline(const PipelineOptions& options, BoundedChannel<StreamLine>& l
       metrics_(metrics),
       log_(make_logger("pipeline")),
       recent_(options.recent_ids),
+      router_({options.matches_channel, options.per_replica_channels, options.max_replicas, options.snapshot_grace},
+              metrics),
       epoch_(now_epoch_us()),
       lines_total_(metrics.counter("birdwatch_ingest_lines_total", "Stream lines received from the source")),
       tweets_total_(metrics.counter("birdwatch_ingest_tweets_total", "Tweets parsed from the stream")),
@@ -42,6 +44,7 @@ Pipeline::Pipeline(const PipelineOptions& options, BoundedChannel<StreamLine>& l
                             "How far behind the stream the pipeline is: receipt time minus creation time of the "
                             "latest tweet (includes X's own delivery delay)")),
       guard_("pipeline", metrics) {
+    firehose_.name = std::make_shared<const std::string>(options.firehose_channel);
     metrics.gauge_fn("birdwatch_ingest_queue_depth", "Lines waiting for the pipeline",
                      [this] { return static_cast<double>(lines_.size()); });
     metrics.gauge_fn("birdwatch_ingest_recent_ids", "Tweet ids remembered to drop repeats (bounded by recent_ids)",
@@ -80,17 +83,17 @@ void Pipeline::add_query(const std::string& qid, const std::string& text) {
         return;
     }
     parse.query->id = qid;  // the registry's id is the one clients hold
-    if (percolator_.add(*parse.query)) mark_live(qid);
+    if (percolator_.add(*parse.query)) router_.each_holder(qid, [&](Router::Channel& channel) { mark_live(qid, channel); });
 }
 
 // Where the query went live, in the stream's own order: every tweet handled before has
 // an id of at most newest_id_, every later one is matched against it. Fanouts start
 // their clients' live delivery here and history below it, so the two meet exactly.
-void Pipeline::mark_live(const std::string& qid) {
+void Pipeline::mark_live(const std::string& qid, Router::Channel& channel) {
     AcceptedTweet marker;
     std::string payload;
-    protocol::append_live_payload(payload, qid, newest_id_, {epoch_, ++matches_seq_});
-    marker.publications.push_back({options_.matches_channel, std::move(payload)});
+    protocol::append_live_payload(payload, qid, newest_id_, {epoch_, ++channel.seq});
+    marker.publications.push_back({channel.name, std::move(payload)});
     live_markers_.inc();
     out_.push(std::move(marker));
 }
@@ -106,9 +109,22 @@ void Pipeline::apply_query_updates() {
             case QueryUpdate::Kind::remove:
                 absent_since_.erase(update->qid);
                 percolator_.remove(update->qid);
+                router_.forget_query(update->qid);
                 break;
             case QueryUpdate::Kind::mark:
-                if (percolator_.contains(update->qid)) mark_live(update->qid);
+                if (!percolator_.contains(update->qid)) break;
+                if (update->replica.empty())
+                    router_.each_holder(update->qid, [&](Router::Channel& channel) { mark_live(update->qid, channel); });
+                else if (Router::Channel* channel = router_.holder(update->qid, update->replica))
+                    mark_live(update->qid, *channel);
+                break;
+            case QueryUpdate::Kind::hold:
+                if (Router::Channel* channel = router_.hold(update->qid, update->replica);
+                    channel && percolator_.contains(update->qid))
+                    mark_live(update->qid, *channel);
+                break;
+            case QueryUpdate::Kind::drop:
+                router_.drop(update->qid, update->replica);
                 break;
             case QueryUpdate::Kind::snapshot: {
                 // The snapshot is the truth, except that what it lacks is kept for snapshot_grace.
@@ -121,6 +137,8 @@ void Pipeline::apply_query_updates() {
                     absent_since_.erase(qid);
                     add_query(qid, text);
                 }
+                for (auto& [qid, channel] : router_.snapshot(update->holds, now))
+                    if (percolator_.contains(qid)) mark_live(qid, *channel);
                 break;
             }
         }
@@ -131,8 +149,10 @@ void Pipeline::apply_query_updates() {
             continue;
         }
         percolator_.remove(it->first);
+        router_.forget_query(it->first);
         it = absent_since_.erase(it);
     }
+    router_.expire(now);
     live_queries_.set(static_cast<std::int64_t>(percolator_.size()));
 }
 
@@ -200,17 +220,16 @@ void Pipeline::handle(const StreamLine& line) {
             qids_.clear();
             for (const std::string* qid : matched_) qids_.push_back(*qid);
             std::sort(qids_.begin(), qids_.end());
-            const auto payload = [&](std::uint64_t& seq) {
+            const auto publish = [&](Router::Channel& channel, const std::vector<std::string>& qids) {
                 std::string out;
-                out.reserve(tweet_json.size() + 96 + 36 * qids_.size());
-                protocol::append_tweet_payload(out, tweet_json, qids_, line.received_us, {epoch_, ++seq});
-                return out;
+                out.reserve(tweet_json.size() + 96 + 36 * qids.size());
+                protocol::append_tweet_payload(out, tweet_json, qids, line.received_us, {epoch_, ++channel.seq});
+                accepted.publications.push_back({channel.name, std::move(out)});
             };
-            if (!options_.firehose_channel.empty())
-                accepted.publications.push_back({options_.firehose_channel, payload(firehose_seq_)});
+            if (!options_.firehose_channel.empty()) publish(firehose_, qids_);
             if (!matched_.empty()) {
                 matched_total_.inc();
-                accepted.publications.push_back({options_.matches_channel, payload(matches_seq_)});
+                router_.route(qids_, publish);
             }
         }
         if (!out_.push(std::move(accepted))) return;
@@ -226,9 +245,11 @@ void Pipeline::handle_deletion(const std::string& id) {
     deletion.tweet.tweet.id = id;
     deletion.tweet.json = R"({"delete":{"status":{"id_str":")" + id + "\"}}}";
     deletion.tweet.deletion = true;
-    std::string payload;
-    protocol::append_delete_payload(payload, id, {epoch_, ++matches_seq_});
-    deletion.publications.push_back({options_.matches_channel, std::move(payload)});
+    router_.each_channel([&](Router::Channel& channel) {
+        std::string payload;
+        protocol::append_delete_payload(payload, id, {epoch_, ++channel.seq});
+        deletion.publications.push_back({channel.name, std::move(payload)});
+    });
     out_.push(std::move(deletion));
 }
 

@@ -17,6 +17,7 @@
 #include "ingest/percolator.h"
 #include "ingest/query_follower.h"
 #include "ingest/recent_ids.h"
+#include "ingest/router.h"
 #include "ingest/stream_line.h"
 
 #include <atomic>
@@ -28,6 +29,9 @@ namespace birdwatch {
 struct PipelineOptions {
     std::size_t max_line_bytes = 1 << 20;
     std::string matches_channel = "matches";
+    // Cluster mode: each fanout replica gets its own channel with only its queries (Router).
+    bool per_replica_channels = false;
+    std::size_t max_replicas = 4096;
     std::string firehose_channel;  // empty: no firehose
     // A query missing from a registry snapshot is matched this much longer: a Redis that
     // restarted empty holds no queries until the fanouts lease theirs again, and tweets
@@ -54,7 +58,7 @@ private:
     void add_query(const std::string& qid, const std::string& text);
     void handle(const StreamLine& line);
     void handle_deletion(const std::string& id);
-    void mark_live(const std::string& qid);
+    void mark_live(const std::string& qid, Router::Channel& channel);
     Counter& labelled(std::unordered_map<const char*, Counter*>& cache, const char* name, const char* help,
                       const char* label, const char* value);
 
@@ -74,8 +78,9 @@ private:
     std::vector<const std::string*> matched_;
     std::vector<std::string> qids_;
     std::unordered_map<std::string, std::chrono::steady_clock::time_point> absent_since_;  // see snapshot_grace
+    Router router_;
     const std::int64_t epoch_;  // this run's: payloads carry it with their seq per channel
-    std::uint64_t matches_seq_ = 0, firehose_seq_ = 0;
+    Router::Channel firehose_;
     std::uint64_t newest_id_ = 0;  // the highest tweet id handled so far
 
     Counter& lines_total_;

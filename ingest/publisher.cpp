@@ -10,8 +10,11 @@ Publisher::Publisher(PublisherOptions options, BoundedChannel<Publication>& in, 
     : options_(std::move(options)),
       in_(in),
       log_(make_logger("publisher")),
+      redis_(options_.redis),
       backoff_(100ms, 5s, Backoff::Growth::exponential),
       published_(metrics.counter("birdwatch_ingest_published_total", "Payloads published to Redis")),
+      published_bytes_(metrics.counter("birdwatch_ingest_published_bytes_total",
+                                       "Bytes of the payloads handed to Redis (each copy counted)")),
       dropped_(metrics.counter("birdwatch_ingest_dropped_total", "Payloads dropped before reaching Redis",
                                R"(reason="redis_unavailable")")),
       reconnects_(metrics.counter("birdwatch_redis_reconnects_total", "Redis connections re-established after a loss")),
@@ -25,7 +28,7 @@ Publisher::Publisher(PublisherOptions options, BoundedChannel<Publication>& in, 
 Publisher::~Publisher() { join(); }
 
 void Publisher::start() {
-    ensure_connected();
+    ready();
     thread_ = std::thread([this] { guard_.run([this] { run(); }); });
 }
 
@@ -33,24 +36,31 @@ void Publisher::join() {
     if (thread_.joinable()) thread_.join();
 }
 
-void Publisher::ensure_connected() {
-    if (connection_.connected() || std::chrono::steady_clock::now() < next_attempt_) return;
-    const std::string error = connection_.connect(options_.redis, true);
-    if (!error.empty()) {
-        next_attempt_ = std::chrono::steady_clock::now() + backoff_.next();
-        if (!outage_logged_) {
-            log_->warn("msg=\"redis unavailable, dropping payloads until it returns\" host={} port={} error={}",
-                       options_.redis.host, options_.redis.port, logfmt(error));
-            outage_logged_ = true;
-        }
-        return;
+// Whether to try Redis now: after a failure, only once the backoff has passed. The
+// first connection is made up front, so a healthy start publishes from the first tweet.
+bool Publisher::ready() {
+    if (failing_ && std::chrono::steady_clock::now() < next_attempt_) return false;
+    if (redis_.connected()) return true;
+    // Connect (on a cluster: learn the slot map) before a batch is risked on it.
+    std::string error;
+    const RedisReplyPtr pong = redis_.run(options_.redis.cluster ? "" : "matches", {"PING"}, error);
+    if (pong && pong->type != REDIS_REPLY_ERROR) {
+        if (ever_connected_) reconnects_.inc();
+        log_->info("msg=\"connected to redis\" host={} port={} cluster={}", options_.redis.host, options_.redis.port,
+                   options_.redis.cluster);
+        ever_connected_ = true;
+        connected_ = true;
+        return true;
     }
-    if (ever_connected_) reconnects_.inc();
-    log_->info("msg=\"connected to redis\" host={} port={}", options_.redis.host, options_.redis.port);
-    ever_connected_ = true;
-    outage_logged_ = false;
-    backoff_.reset();
-    connected_ = true;
+    failing_ = true;
+    next_attempt_ = std::chrono::steady_clock::now() + backoff_.next();
+    connected_ = false;
+    if (!outage_logged_) {
+        log_->warn("msg=\"redis unavailable, dropping payloads until it returns\" host={} port={} error={}",
+                   options_.redis.host, options_.redis.port, logfmt(pong ? std::string(pong->str, pong->len) : error));
+        outage_logged_ = true;
+    }
+    return false;
 }
 
 void Publisher::run() {
@@ -59,26 +69,29 @@ void Publisher::run() {
     while (!in_.closed_and_drained()) {
         batch.clear();
         if (in_.pop_batch(batch, options_.batch_size, 200ms) == 0) continue;
-        ensure_connected();
-        if (!connection_.connected()) {
+        if (!ready()) {
             dropped_.inc(batch.size());
             continue;
         }
         std::string error;
-        const std::size_t acknowledged = connection_.publish(batch, error);
+        const std::size_t acknowledged = redis_.publish(batch, error);
         published_.inc(acknowledged);
-        if (acknowledged < batch.size()) {
-            // Unacknowledged payloads may or may not have reached Redis; pub/sub is at-most-once.
-            dropped_.inc(batch.size() - acknowledged);
-            if (!connection_.connected()) {
-                connected_ = false;
-                next_attempt_ = std::chrono::steady_clock::now() + backoff_.next();
-                log_->warn("msg=\"lost redis connection\" error={}", logfmt(error));
-                outage_logged_ = true;
-            } else if (!outage_logged_) {
-                log_->warn("msg=\"PUBLISH rejected\" error={}", logfmt(error));
-                outage_logged_ = true;
-            }
+        for (const Publication& p : batch) published_bytes_.inc(p.payload.size());
+        if (acknowledged == batch.size()) {
+            failing_ = false;
+            outage_logged_ = false;
+            backoff_.reset();
+            connected_ = true;
+            continue;
+        }
+        // Unacknowledged payloads may or may not have reached Redis; pub/sub is at-most-once.
+        dropped_.inc(batch.size() - acknowledged);
+        connected_ = redis_.connected();
+        failing_ = true;
+        next_attempt_ = std::chrono::steady_clock::now() + backoff_.next();
+        if (!outage_logged_) {
+            log_->warn("msg=\"publishing failed, retrying with backoff\" error={}", logfmt(error));
+            outage_logged_ = true;
         }
     }
 }

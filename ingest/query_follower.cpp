@@ -15,21 +15,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct FreeReply {
-    void operator()(redisReply* r) const { freeReplyObject(r); }
-};
-using Reply = std::unique_ptr<redisReply, FreeReply>;
-
-Reply command(RedisConnection& c, const std::vector<std::string>& args) {
-    std::vector<const char*> argv;
-    std::vector<size_t> lens;
-    for (const auto& a : args) {
-        argv.push_back(a.data());
-        lens.push_back(a.size());
-    }
-    return Reply(static_cast<redisReply*>(
-        redisCommandArgv(c.context(), static_cast<int>(argv.size()), argv.data(), lens.data())));
-}
+using Reply = RedisReplyPtr;
 
 // A decimal number from Redis, or nothing.
 std::optional<double> number(const redisReply* r) {
@@ -44,10 +30,10 @@ std::optional<double> number(const redisReply* r) {
 
 // Runs a cursor scan (HSCAN/ZSCAN) to the end, calling on_pair for each field/value.
 template <typename OnPair>
-bool scan_all(RedisConnection& c, const char* verb, const std::string& key, OnPair&& on_pair) {
+bool scan_all(RedisClient& redis, const char* verb, const std::string& key, std::string& error, OnPair&& on_pair) {
     std::string cursor = "0";
     do {
-        Reply reply = command(c, {verb, key, cursor, "COUNT", "1000"});
+        Reply reply = redis.run(key, {verb, key, cursor, "COUNT", "1000"}, error);
         if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) return false;
         const redisReply* items = reply->element[1];
         const auto next = reply_text(reply->element[0]);
@@ -97,10 +83,13 @@ std::optional<QueryUpdate> parse_registry_event(std::string_view payload) {
     const std::string* op = json_read::string_at(json_read::member(event, "op"));
     const std::string* qid = json_read::string_at(json_read::member(event, "qid"));
     const std::string* query = json_read::string_at(json_read::member(event, "query"));
+    const std::string* replica = json_read::string_at(json_read::member(event, "replica"));
     if (json_read::integer_or(json_read::member(event, "v"), 0) != 1 || !op || !qid || qid->size() > 64)
         return std::nullopt;
+    if (replica && !registry::valid_replica_id(*replica)) return std::nullopt;
     QueryUpdate update;
     update.qid = *qid;
+    if (replica) update.replica = *replica;
     if (*op == "add" && query) {
         update.kind = QueryUpdate::Kind::add;
         update.text = *query;
@@ -108,6 +97,8 @@ std::optional<QueryUpdate> parse_registry_event(std::string_view payload) {
         update.kind = QueryUpdate::Kind::remove;
     } else if (*op == "mark") {
         update.kind = QueryUpdate::Kind::mark;
+    } else if ((*op == "hold" || *op == "drop") && replica) {
+        update.kind = *op == "hold" ? QueryUpdate::Kind::hold : QueryUpdate::Kind::drop;
     } else {
         return std::nullopt;
     }
@@ -127,20 +118,22 @@ void QueryFollower::on_event(const std::string& payload) {
 }
 
 void QueryFollower::load_snapshot() {
-    RedisConnection connection;
-    const std::string error = connection.connect(options_.redis, true);
+    RedisClient redis(options_.redis);
+    std::string error;
     std::unordered_map<std::string, std::string> texts;
-    std::vector<std::pair<std::string, std::string>> leases;
-    Reply time = error.empty() ? command(connection, {"TIME"}) : nullptr;
+    std::vector<std::pair<std::string, std::string>> leases, holds;
+    // TIME from the registry's own node: expiries are by its clock.
+    Reply time = redis.run(options_.keys.leases, {"TIME"}, error);
     const bool ok = time && time->type == REDIS_REPLY_ARRAY && time->elements == 2 &&
-                    scan_all(connection, "HSCAN", options_.keys.queries,
+                    scan_all(redis, "HSCAN", options_.keys.queries, error,
                              [&](std::string qid, std::string text) { texts.emplace(std::move(qid), std::move(text)); }) &&
-                    scan_all(connection, "ZSCAN", options_.keys.leases,
-                             [&](std::string qid, std::string score) { leases.emplace_back(std::move(qid), std::move(score)); });
+                    scan_all(redis, "ZSCAN", options_.keys.leases, error,
+                             [&](std::string qid, std::string score) { leases.emplace_back(std::move(qid), std::move(score)); }) &&
+                    scan_all(redis, "ZSCAN", options_.keys.holders, error,
+                             [&](std::string hold, std::string score) { holds.emplace_back(std::move(hold), std::move(score)); });
     if (!ok) {
         // The subscription will drop too and trigger another snapshot on reconnect.
-        log_->warn("msg=\"could not load the query registry snapshot\" error={}",
-                   logfmt(error.empty() ? std::string(connection.context() ? connection.context()->errstr : "") : error));
+        log_->warn("msg=\"could not load the query registry snapshot\" error={}", logfmt(error));
         return;
     }
     const auto seconds = number(time->element[0]), micros = number(time->element[1]);
@@ -152,7 +145,14 @@ void QueryFollower::load_snapshot() {
         const double expires = std::strtod(expiry.c_str(), nullptr);
         if (expires > now_ms && text != texts.end()) snapshot.live.emplace_back(qid, std::move(text->second));
     }
-    log_->info("msg=\"loaded query registry snapshot\" live_queries={}", snapshot.live.size());
+    for (auto& [hold, expiry] : holds) {
+        const auto space = hold.find(' ');
+        if (space == std::string::npos || std::strtod(expiry.c_str(), nullptr) <= now_ms) continue;
+        std::string replica = hold.substr(space + 1);
+        if (registry::valid_replica_id(replica)) snapshot.holds.emplace_back(hold.substr(0, space), std::move(replica));
+    }
+    log_->info("msg=\"loaded query registry snapshot\" live_queries={} holds={}", snapshot.live.size(),
+               snapshot.holds.size());
     out_.push(std::move(snapshot));
     {
         std::lock_guard lock(mutex_);
@@ -167,7 +167,7 @@ bool QueryFollower::wait_for_snapshot(std::chrono::milliseconds timeout) {
 }
 
 void QueryFollower::sweep_loop() {
-    RedisConnection connection;
+    RedisClient redis(options_.redis);
     Backoff backoff(100ms, 5s, Backoff::Growth::exponential);
     std::chrono::milliseconds wait = options_.sweep_interval;
     while (true) {
@@ -175,27 +175,27 @@ void QueryFollower::sweep_loop() {
             std::unique_lock lock(mutex_);
             if (wake_.wait_for(lock, wait, [this] { return stopping_; })) return;
         }
-        if (!connection.connected() && !connection.connect(options_.redis, true).empty()) {
-            wait = backoff.next();
-            continue;
-        }
-        backoff.reset();
         wait = options_.sweep_interval;
-        long long removed = 0;
+        bool more = false;
         do {
-            Reply reply(static_cast<redisReply*>(redisCommand(
-                connection.context(), "EVAL %s 3 %s %s %s", registry::sweep_script, options_.keys.leases.c_str(),
-                options_.keys.queries.c_str(), options_.keys.events.c_str())));
-            if (!reply || reply->type != REDIS_REPLY_INTEGER) {
+            std::string error;
+            const Reply reply = redis.run(options_.keys.leases,
+                                          {"EVAL", registry::sweep_script, "4", options_.keys.leases,
+                                           options_.keys.queries, options_.keys.events, options_.keys.holders},
+                                          error);
+            if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+                reply->element[0]->type != REDIS_REPLY_INTEGER || reply->element[1]->type != REDIS_REPLY_INTEGER) {
                 if (first_.first("sweep-failed"))
                     log_->warn("msg=\"lease sweep failed (logged once)\" error={}",
-                               logfmt(reply && reply->type == REDIS_REPLY_ERROR ? reply->str : connection.context()->errstr));
-                if (!reply) connection.disconnect();
+                               logfmt(reply && reply->type == REDIS_REPLY_ERROR ? std::string(reply->str, reply->len)
+                                                                                : error));
+                if (!reply) wait = backoff.next();
                 break;
             }
-            removed = reply->integer;
-            expired_.inc(static_cast<std::uint64_t>(removed));
-        } while (removed == 1000);
+            backoff.reset();
+            expired_.inc(static_cast<std::uint64_t>(reply->element[0]->integer));
+            more = reply->element[0]->integer == 1000 || reply->element[1]->integer == 1000;
+        } while (more);
     }
 }
 

@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/query_registry.h"
+#include "common/redis_client.h"
 #include "common/redis_subscriber.h"
 
 #include <chrono>
@@ -24,14 +25,18 @@
 namespace birdwatch {
 
 struct QueryUpdate {
-    enum class Kind { add, remove, snapshot, mark };  // mark: a fanout asks where the query went live
+    // mark: a fanout asks where the query went live. hold/drop: a replica begins or ends
+    // holding the query (the routes of cluster mode).
+    enum class Kind { add, remove, snapshot, mark, hold, drop };
     Kind kind = Kind::add;
-    std::string qid, text;                                   // add, remove (qid only)
+    std::string qid, text;                                   // add (text), remove, mark, hold, drop
+    std::string replica;                                     // hold, drop, mark (empty: any)
     std::vector<std::pair<std::string, std::string>> live;   // snapshot: every live (qid, text)
+    std::vector<std::pair<std::string, std::string>> holds;  // snapshot: every (qid, replica) hold
 };
 
-// A registry event ({"v":1,"op":"add","qid":..,"query":..} or {"v":1,"op":"remove","qid":..})
-// as an update; nullopt when it is not one.
+// A registry event ({"v":1,"op":"add","qid":..,"query":..}, "remove", "mark", "hold",
+// "drop": docs/protocol.md) as an update; nullopt when it is not one.
 std::optional<QueryUpdate> parse_registry_event(std::string_view payload);
 
 struct FollowerOptions {

@@ -73,7 +73,7 @@ void exact_matches_for_every_client(int client_count, const std::vector<std::str
         if (i < 4) client_queries.back().push_back(queries[(q + 1) % queries.size()]);  // overlapping: still once each
         for (const auto& text : client_queries.back()) subscribe(clients.back(), text);
     }
-    REQUIRE(wait_until([&] { return redis.command({"HLEN", "birdwatch:queries"}) == std::to_string(queries.size()); }, 5s));
+    REQUIRE(wait_until([&] { return redis.command({"HLEN", "{birdwatch}:queries"}) == std::to_string(queries.size()); }, 5s));
 
     ChildProcess ingest = start_ingest(dir, "ingest", redis.port(),
                                        {"--source.synthetic.count=1000", "--source.synthetic.rate=0",
@@ -164,7 +164,7 @@ TEST_CASE("Redis killed and restarted mid-stream: ingest and fanouts reconnect, 
         for (std::size_t k = 1; k < payloads.size(); ++k)
             REQUIRE(std::stoull(tweet_from_payload(payloads[k]).id) > std::stoull(tweet_from_payload(payloads[k - 1]).id));
     }
-    CHECK(redis.command({"HLEN", "birdwatch:queries"}) == "1");  // re-registered by the fanouts
+    CHECK(redis.command({"HLEN", "{birdwatch}:queries"}) == "1");  // re-registered by the fanouts
     CHECK(http_get(ports[0], "/metrics").body.find("birdwatch_redis_reconnects_total 1") != std::string::npos);
     CHECK(ingest.running());
 }
@@ -201,8 +201,8 @@ TEST_CASE("a query registered through one fanout reaches the ingest, its matches
     CHECK(tweet_payloads(idle).empty());
 
     fanout_a.kill();  // SIGKILL: no goodbye, its lease must lapse on its own
-    REQUIRE(wait_until([&] { return redis.command({"HEXISTS", "birdwatch:queries", qa}) == "0"; }, 10s));
-    CHECK(redis.command({"HEXISTS", "birdwatch:queries", qb}) == "1");  // the live replica keeps its own
+    REQUIRE(wait_until([&] { return redis.command({"HEXISTS", "{birdwatch}:queries", qa}) == "0"; }, 10s));
+    CHECK(redis.command({"HEXISTS", "{birdwatch}:queries", qb}) == "1");  // the live replica keeps its own
     // Give the removal a moment to reach the ingest, then nothing may carry qa any more.
     std::this_thread::sleep_for(500ms);
     const std::size_t mark = watcher.log_tail(1 << 30).size();
@@ -233,7 +233,7 @@ TEST_CASE("client protocol: subscribe, unsubscribe, and an error reply (not a di
     CHECK(reply["query"] == "cats dogs");
     CHECK(reply["qid"] == parse_query("cats dogs").query->id);
     const std::string qid = reply["qid"];
-    CHECK(wait_until([&] { return redis.command({"HGET", "birdwatch:queries", qid}) == "cats dogs"; }, 5s));
+    CHECK(wait_until([&] { return redis.command({"HGET", "{birdwatch}:queries", qid}) == "cats dogs"; }, 5s));
 
     reply = ask(R"({"type":"subscribe","query":"cats OR"})");
     CHECK(reply == nlohmann::json{{"v", 1}, {"type", "error"}, {"code", "bad_query"}, {"field", "query"},

@@ -231,7 +231,7 @@ TEST_CASE("subscribe-and-vanish churn: 300 clients subscribe and drop at once, t
     WsClient survivor(io);
     REQUIRE(survivor.connect(port));
     const std::string qid = subscribe(survivor, "survivor");
-    CHECK(wait_until([&] { return redis.command({"HGET", "birdwatch:queries", qid}) == "survivor"; }, 5s));
+    CHECK(wait_until([&] { return redis.command({"HGET", "{birdwatch}:queries", qid}) == "survivor"; }, 5s));
     CHECK(fanout.running());
     fanout.signal(SIGTERM);
     CHECK(fanout.wait_exit(10s) == 0);

@@ -287,7 +287,7 @@ TEST_CASE("malformed registry events, matches payloads, store rows and ElasticSe
         "[1,2,3]",                                         std::string(100000, '{'),
         "{\"v\":1,\"op\":\"add\",\"qid\":\"\xff\xfe\",\"query\":\"x\"}", R"({"v":1e400,"op":"remove","qid":"q1"})",
         R"({"v":1,"op":"add","qid":"q1","query":"cats OR"})"};  // readable, but does not parse: counted apart
-    for (const auto& e : events) redis.command({"PUBLISH", "birdwatch:query-events", e});
+    for (const auto& e : events) redis.command({"PUBLISH", "{birdwatch}:query-events", e});
     REQUIRE(wait_until([&] { return metric(ingest_port, "birdwatch_ingest_query_events_rejected_total") >= 10; }, 5s));
     CHECK(metric(ingest_port, "birdwatch_ingest_query_events_rejected_total") == 10);
     CHECK(wait_until([&] { return metric(ingest_port, "birdwatch_ingest_queries_rejected_total") == 1; }, 5s));
@@ -539,7 +539,7 @@ TEST_CASE("query ids: two texts whose 64-bit FNV-1a hashes collide get different
     ChildProcess fanout = start_fanout(dir, "fanout", redis.port(), port);
     // Someone wrote another text under the id of "zebra": it stays, and zebra is not leased over it.
     const std::string zebra = parse_query("zebra").query->id;
-    redis.command({"HSET", "birdwatch:queries", zebra, "not a zebra"});
+    redis.command({"HSET", "{birdwatch}:queries", zebra, "not a zebra"});
     WsIo io;
     WsClient a(io), b(io), z(io);
     REQUIRE(a.connect(port));
@@ -548,10 +548,10 @@ TEST_CASE("query ids: two texts whose 64-bit FNV-1a hashes collide get different
     CHECK(subscribe(a, first) == first_id);
     CHECK(subscribe(b, second) == second_id);
     subscribe(z, "zebra");
-    REQUIRE(wait_until([&] { return redis.command({"HGET", "birdwatch:queries", second_id}) == second; }, 5s));
-    CHECK(redis.command({"HGET", "birdwatch:queries", first_id}) == first);
+    REQUIRE(wait_until([&] { return redis.command({"HGET", "{birdwatch}:queries", second_id}) == second; }, 5s));
+    CHECK(redis.command({"HGET", "{birdwatch}:queries", first_id}) == first);
     CHECK(wait_until([&] { return metric(port, "birdwatch_fanout_registry_conflicts_total") >= 1; }, 5s));
-    CHECK(redis.command({"HGET", "birdwatch:queries", zebra}) == "not a zebra");
+    CHECK(redis.command({"HGET", "{birdwatch}:queries", zebra}) == "not a zebra");
 
     ChildProcess ingest = start_ingest(dir, "ingest", redis.port(),
                                        {"--source.kind=replay", "--source.replay.path=" + path,

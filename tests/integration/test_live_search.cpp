@@ -70,7 +70,7 @@ TEST_CASE("a replayed stream that repeats ids and deletes one: each client gets 
     WsClient client(io);
     REQUIRE(client.connect(port));
     subscribe(client, "birdwatch");
-    REQUIRE(wait_until([&] { return redis.command({"HLEN", "birdwatch:queries"}) == "1"; }, 5s));
+    REQUIRE(wait_until([&] { return redis.command({"HLEN", "{birdwatch}:queries"}) == "1"; }, 5s));
 
     {
         std::ofstream replay(dir.file("stream.jsonl"));
@@ -295,7 +295,7 @@ void corpus_through_the_system(const std::vector<std::string>& store_flags, Temp
         subscribe(*clients.back(), c.query);
     }
     REQUIRE(wait_until([&] {
-        return redis.command({"HLEN", "birdwatch:queries"}) == std::to_string(corpus_cases().size());
+        return redis.command({"HLEN", "{birdwatch}:queries"}) == std::to_string(corpus_cases().size());
     }, 5s));
     {
         std::ofstream replay(dir.file("corpus.jsonl"));

@@ -65,7 +65,7 @@ TEST_CASE("the shipped config files are accepted by the daemons' specs", "[confi
     auto r = load_config(ingest_config_spec(), {"--config", dir + "ingest.json"}, env_of({}));
     const IngestConfig c = to_ingest_config(r.values);
     CHECK(c.pipeline.matches_channel == "matches");
-    CHECK(c.follower.keys.events == "birdwatch:query-events");
+    CHECK(c.follower.keys.events == "{birdwatch}:query-events");
     CHECK_THROWS_WITH(to_ingest_config(load_config(ingest_config_spec(), {"--source.kind=twitter"}, env_of({})).values),
                       "source.kind must be \"synthetic\", \"replay\", \"x_v2\" or \"x_v1\", got \"twitter\"");
     CHECK_THROWS_WITH(to_ingest_config(load_config(ingest_config_spec(), {"--source.kind=x_v1"}, env_of({

@@ -60,7 +60,7 @@ AcceptedTweet accepted_tweet(long long id) {
     accepted.tweet.tweet.created_at_ms = 1700000000000 + id;
     accepted.tweet.tweet.user = {"42", "someone", "Some One", "", 0};
     append_tweet_json(accepted.tweet.json, accepted.tweet.tweet);
-    accepted.publications.push_back({"matches", accepted.tweet.tweet.id});
+    accepted.publications.push_back({std::make_shared<const std::string>("matches"), accepted.tweet.tweet.id});
     return accepted;
 }
 
