@@ -85,6 +85,16 @@ std::string_view deleted_id(std::string_view payload) {
     return id;
 }
 
+std::uint64_t tweet_id(std::string_view payload) {
+    constexpr std::string_view key = R"("tweet":{"id":")";
+    const auto at = payload.find(key);
+    if (at == std::string_view::npos) return 0;
+    std::uint64_t id = 0;
+    const char* begin = payload.data() + at + key.size();
+    const auto [end, ec] = std::from_chars(begin, payload.data() + payload.size(), id);
+    return ec == std::errc() && end < payload.data() + payload.size() && *end == '"' ? id : 0;
+}
+
 StreamPosition read_position(std::string_view payload) {
     // Our own fields come before "tweet"; nothing after it is looked at.
     const std::string_view head = payload.substr(0, payload.find("\"tweet\":"));

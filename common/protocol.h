@@ -45,6 +45,8 @@ struct LiveMarker {
 };
 // The marker when `payload` is one; an empty qid otherwise.
 LiveMarker read_live_marker(std::string_view payload);
+// The tweet id of a tweet payload (its "tweet":{"id":"…"}), 0 when it has none.
+std::uint64_t tweet_id(std::string_view payload);
 // The payload's stream position (epoch 0 when it has none), read from its head.
 StreamPosition read_position(std::string_view payload);
 

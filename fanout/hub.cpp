@@ -42,6 +42,9 @@ Hub::Hub(MetricsRegistry& metrics, IoPool& loops, QueryAcquired on_acquired, Que
                                  "From the ingest receiving a tweet to this replica handing it to its loops")),
       unreadable_(metrics.counter("birdwatch_fanout_payloads_unreadable_total",
                                   "Payloads without a readable qids array, or spanning several lines (dropped)")),
+      unwanted_(metrics.counter("birdwatch_fanout_payloads_unwanted_total",
+                                "Tweet payloads none of whose queries has a subscriber here (meant for other "
+                                "replicas: every payload reaches every replica in single mode)")),
       deletions_(metrics.counter("birdwatch_fanout_deletions_total", "Delete notices passed to the clients")),
       live_markers_(metrics.counter("birdwatch_fanout_live_markers_total",
                                     "Live markers received (where the ingest began matching a query)")),
@@ -217,15 +220,18 @@ void Hub::publish(std::string payload) {
         return;
     }
     note_position(payload);
+    if (!deletion) {
+        std::lock_guard lock(queries_mutex_);
+        if (std::none_of(qids.begin(), qids.end(), [&](const std::string& qid) { return queries_.count(qid) > 0; }))
+            unwanted_.inc();
+    }
     if (deletion) {  // any client may hold the tweet (live or from history): every subscriber hears of it
         deletions_.inc();
         burst_.push_back({std::make_shared<const std::string>(std::move(payload)), {}, Routed::Kind::notice});
         if (burst_.size() >= max_burst) end_of_burst();
         return;
     }
-    std::uint64_t id = 0;
-    if (const auto at = payload.find(R"("tweet":{"id":")"); at != std::string::npos)
-        id = std::strtoull(payload.c_str() + at + 15, nullptr, 10);
+    const std::uint64_t id = protocol::tweet_id(payload);
     if (gap_reason_ && id > gap_after_) {
         // Announced before this tweet: the gap is the ids between the last one before it and this one.
         if (gap_after_ > 0) {

@@ -178,6 +178,7 @@ private:
     Counter& payloads_;
     Histogram& latency_;
     Counter& unreadable_;
+    Counter& unwanted_;
     Counter& deletions_;
     Counter& live_markers_;
     Counter& marker_timeouts_;

@@ -1,5 +1,7 @@
 #include "fanout/output_buffer.h"
 
+#include "common/protocol.h"
+
 #include <climits>
 
 namespace birdwatch {
@@ -17,16 +19,24 @@ OutputBuffer::OutputBuffer(std::size_t cap) : cap_(cap), high_(cap / 2), low_(ca
 bool OutputBuffer::make_room(std::size_t bytes) {
     while (!tweets_.empty() && buffered_ + bytes > cap_) {
         buffered_ -= tweets_.front()->size();
+        note_dropped(tweets_.front());
         tweets_.pop_front();
-        ++dropped_;
     }
     return buffered_ + bytes <= cap_;
+}
+
+void OutputBuffer::note_dropped(const Frame& frame) {
+    ++dropped_;
+    const std::uint64_t id = protocol::tweet_id(*frame);
+    if (!id) return;  // a broadcast (stats), not a tweet
+    dropped_ids_.first = dropped_ids_.first ? std::min(dropped_ids_.first, id) : id;
+    dropped_ids_.last = std::max(dropped_ids_.last, id);
 }
 
 void OutputBuffer::push_tweet(const Frame& frame) {
     if (!final_.empty() || final_sent_) return;
     if (!make_room(frame->size())) {
-        ++dropped_;  // not even room for this one
+        note_dropped(frame);  // not even room for this one
         return;
     }
     buffered_ += frame->size();

@@ -42,6 +42,11 @@ public:
     bool push_control(std::string_view bytes);
     // Tweets dropped (the pushed one included, when it did not fit) since the last call.
     std::size_t take_dropped() { return std::exchange(dropped_, 0); }
+    // The lowest and highest tweet id among them (0, 0 when none carried an id).
+    struct DroppedIds {
+        std::uint64_t first = 0, last = 0;
+    };
+    DroppedIds take_dropped_ids() { return std::exchange(dropped_ids_, {}); }
     // The last bytes this connection sends; nothing queued after them is written.
     void set_final(std::string bytes);
     // Drops replies and tweets not yet started (a batch being written completes).
@@ -69,10 +74,12 @@ private:
     bool start_write();
     // Drops the oldest waiting tweets until `bytes` more fit; false when they cannot.
     bool make_room(std::size_t bytes);
+    void note_dropped(const Frame& frame);
 
     const std::size_t cap_, high_, low_;
     std::size_t buffered_ = 0;  // everything held: control, replies, tweets, the write in progress, final
     std::size_t dropped_ = 0;
+    DroppedIds dropped_ids_;
 
     std::string control_;           // waiting control bytes
     std::deque<Frame> replies_;     // waiting replies, never dropped

@@ -1,6 +1,7 @@
 #include "fanout/session.h"
 
 #include "common/log.h"
+#include "common/protocol.h"
 #include "fanout/client_protocol.h"
 #include "fanout/output_buffer.h"
 #include "fanout/websocket_codec.h"
@@ -86,6 +87,7 @@ struct WebSocketSessions::Impl {
     Counter& handshakes_refused;
     Counter& reads_paused;
     Counter& backpressure_closes;
+    Counter& slow_client_gaps;
     client::Limits protocol_limits;
     FirstOccurrence first_violation;
     std::shared_ptr<spdlog::logger> log = make_logger("session");
@@ -129,6 +131,7 @@ public:
     bool deliver(const Frame& frame) override {
         if (closing_) return false;
         output_.push_tweet(frame);
+        if (const auto dropped = output_.take_dropped_ids(); dropped.last) note_slow_gap(dropped, frame);
         note_level();
         if (flush_pending_) return false;
         flush_pending_ = true;
@@ -465,6 +468,24 @@ private:
         disconnect_slow_client();
     }
 
+    // Tweets dropped for this slow client: once it has caught up (below the low
+    // watermark) it is told the ids in between, as for any gap, and resumes them.
+    void note_slow_gap(const OutputBuffer::DroppedIds& dropped, const Frame& pushed) {
+        const std::uint64_t after = dropped.first - 1;
+        slow_gap_after_ = slow_gap_last_ ? std::min(slow_gap_after_, after) : after;
+        slow_gap_last_ = std::max(slow_gap_last_, dropped.last);
+        // The tweet that made room was kept: it is stored, so resume can wait for it.
+        const std::uint64_t kept = protocol::tweet_id(*pushed);
+        slow_gap_before_ = kept > slow_gap_last_ ? kept : slow_gap_last_ + 1;
+    }
+
+    void announce_slow_gap() {
+        if (!slow_gap_last_) return;
+        shared_.slow_client_gaps.inc();
+        output_.push_reply(make_frame(client::gap_notice(slow_gap_after_, slow_gap_before_)));
+        slow_gap_after_ = slow_gap_last_ = slow_gap_before_ = 0;
+    }
+
     // Keeps the loop's gauge and the slow-client clock in step with the buffer.
     void note_level() {
         if (const std::size_t dropped = output_.take_dropped()) loop_.frames_dropped.add(static_cast<std::int64_t>(dropped));
@@ -475,6 +496,7 @@ private:
             if (!over_since_) over_since_ = Clock::now();
         } else if (output_.below_low()) {
             over_since_.reset();
+            announce_slow_gap();
             if (read_paused_ && !finished_ && !closing_) {
                 read_paused_ = false;
                 net::post(loop_.context, [self = shared_from_this()] {
@@ -530,6 +552,7 @@ private:
     websocket::ClientFrameReader reader_;
     OutputBuffer output_;
     std::size_t reported_bytes_ = 0;  // output_.buffered() as last added to the loop's gauge
+    std::uint64_t slow_gap_after_ = 0, slow_gap_last_ = 0, slow_gap_before_ = 0;  // tweets dropped, not yet told
 
     bool joined_ = false;
     bool waiting_writable_ = false;
@@ -582,6 +605,9 @@ WebSocketSessions::Impl::Impl(IoPool& pool, Hub& hub_, StoreReader* store_, cons
                              "Times a connection stopped reading because its output was above the high watermark")),
       backpressure_closes(m.counter("birdwatch_fanout_backpressure_closes_total",
                                     "Connections reset because a reply or control frame did not fit under max_queue_bytes")),
+      slow_client_gaps(m.counter("birdwatch_fanout_gaps_total",
+                                 "Gaps announced to clients (they resume the ids in between from the store)",
+                                 R"(reason="slow_client")")),
       protocol_limits{options_.max_page, 20} {
     for (std::size_t i = 0; i < pool.size(); ++i) loops.push_back(std::make_unique<LoopState>(pool.context(i), i));
     m.counter_fn("birdwatch_fanout_frames_sent_total", "Messages written to clients",

@@ -8,6 +8,7 @@
 #include "ingest/sources/synthetic_corpus.h"
 #include "tests/support/daemons.h"
 #include "tests/support/fake_elastic.h"
+#include "tests/support/follower.h"
 #include "tests/support/shared_data.h"
 #include "tests/support/live_search.h"
 #include "tests/support/redis_server.h"
@@ -105,29 +106,6 @@ TEST_CASE("a replayed stream that repeats ids and deletes one: each client gets 
     CHECK(ids == std::vector<std::string>{"1004", "1003", "1001"});
 }
 
-namespace {
-
-// The store's whole matching set for `query`, read with the product's own store.
-std::set<std::string> stored_matches(const std::string& db, const std::string& query) {
-    SqliteStore store({db, true});
-    const QueryParse parsed = parse_query(query);
-    REQUIRE(parsed.query);
-    std::set<std::string> ids;
-    PageRequest page;
-    page.size = 1000;
-    page.max_candidates = 1000000;
-    while (true) {
-        StoreStatus status;
-        const HistoryPage got = store.history(*parsed.query, page, status);
-        REQUIRE(status.ok());
-        for (const auto& json : got.tweets) ids.insert(nlohmann::json::parse(json)["id"].get<std::string>());
-        if (!got.next) return ids;
-        page.before = got.next;
-    }
-}
-
-}  // namespace
-
 TEST_CASE("200 queries subscribed while the ingest runs at 500 tweets/s, each followed at once by history: history "
           "plus live is exactly the stored matching set, nothing twice", "[live-search]") {
     TempDir dir;
@@ -143,25 +121,7 @@ TEST_CASE("200 queries subscribed while the ingest runs at 500 tweets/s, each fo
                                         "--websocket.messages_per_second=100000", "--websocket.message_burst=100000"});
 
     // 200 distinct one-word queries: the words of the synthetic corpus, most frequent first.
-    std::map<std::string, int> frequency;
-    {
-        SyntheticCorpus corpus(3, 1700000000000, 1);
-        TweetParser parser;
-        std::vector<Tweet> sample;
-        for (int i = 0; i < 3000; ++i) parser.parse(corpus.next(), sample);
-        for (const Tweet& t : sample) {
-            std::vector<std::string> tokens;
-            tokenize(t.text, tokens);
-            for (const auto& token : tokens)
-                if (parse_query(token).query && parse_query(token).query->canonical == token) ++frequency[token];
-        }
-    }
-    std::vector<std::pair<int, std::string>> ranked;
-    for (const auto& [word, count] : frequency) ranked.emplace_back(-count, word);
-    std::sort(ranked.begin(), ranked.end());
-    REQUIRE(ranked.size() >= 200);
-    std::vector<std::string> queries;
-    for (std::size_t i = 0; i < 200; ++i) queries.push_back(ranked[i].second);
+    const std::vector<std::string> queries = synthetic_words(3, 200);
 
     std::this_thread::sleep_for(1s);  // the store holds a second of tweets: history has something to say
     WsIo io;

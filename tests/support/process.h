@@ -60,6 +60,8 @@ private:
 
 unsigned short free_port();
 bool port_open(unsigned short port);
+// Whether 127.0.0.1:port can be bound now.
+bool port_bindable(unsigned short port);
 // A blocking TCP socket connected to 127.0.0.1:port (5 s receive timeout), or -1.
 int connect_loopback(unsigned short port);
 

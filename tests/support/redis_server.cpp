@@ -24,13 +24,16 @@ void RedisServer::start() {
 
 void RedisServer::kill() { process_.kill(); }
 
-std::string RedisServer::command(const std::vector<std::string>& args) const {
+std::string RedisServer::command(const std::vector<std::string>& args) const { return redis_command(port_, args); }
+
+std::string redis_command(unsigned short port, const std::vector<std::string>& args) {
     timeval tv{1, 0};
-    redisContext* ctx = redisConnectWithTimeout("127.0.0.1", port_, tv);
+    redisContext* ctx = redisConnectWithTimeout("127.0.0.1", port, tv);
     if (!ctx || ctx->err) {
         if (ctx) redisFree(ctx);
         return {};
     }
+    redisSetTimeout(ctx, tv);
     std::vector<const char*> argv;
     std::vector<size_t> lens;
     for (const auto& a : args) {

@@ -2,6 +2,7 @@
 // A real redis-server on a free loopback port, in its own temp dir, no persistence.
 
 #include "tests/support/process.h"
+#include "tests/support/redis_cluster.h"
 
 #include <string>
 #include <vector>

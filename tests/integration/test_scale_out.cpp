@@ -1,0 +1,198 @@
+// Scale-out (docs/protocol.md "Channels"): a real Redis Cluster of redis-server
+// processes, the ingest and two fanouts in cluster mode, where each replica receives
+// only its own clients' queries on its own sharded channel; a master killed
+// mid-stream; and, in single mode, clients that live through a Redis restart. In every
+// case each client ends with every stored matching tweet, once, using only the client
+// logic docs/protocol.md asks for (gap -> resume).
+
+#include "tests/support/daemons.h"
+#include "tests/support/follower.h"
+#include "tests/support/redis_cluster.h"
+#include "tests/support/redis_server.h"
+
+#include <catch2/catch.hpp>
+
+#include <csignal>
+#include <fstream>
+#include <thread>
+
+using namespace birdwatch;
+using namespace birdwatch::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::vector<std::string> cluster_flags(const RedisCluster& cluster) {
+    return {"--redis.mode=cluster", "--redis.cluster_nodes=" + cluster.seeds()};
+}
+
+template <typename... Lists>
+std::vector<std::string> joined(std::vector<std::string> first, const Lists&... rest) {
+    (first.insert(first.end(), rest.begin(), rest.end()), ...);
+    return first;
+}
+
+// Pumps every follower until `done` holds or `timeout` passes.
+template <typename Done>
+bool pump_until(std::vector<std::unique_ptr<Follower>>& followers, Done done, std::chrono::milliseconds timeout) {
+    return wait_until([&] {
+        for (auto& f : followers) f->pump();
+        return done();
+    }, timeout);
+}
+
+std::size_t live_total(const std::vector<std::unique_ptr<Follower>>& followers) {
+    std::size_t n = 0;
+    for (const auto& f : followers) n += f->live;
+    return n;
+}
+
+// Each follower holds exactly the store's matching set, nothing twice, no stray tweet.
+void check_complete(const std::vector<std::unique_ptr<Follower>>& followers, const std::string& db) {
+    std::map<std::string, std::set<std::string>> expected;
+    for (const auto& f : followers) {
+        if (!expected.count(f->query)) expected[f->query] = stored_matches(db, f->query);
+        std::vector<std::string> missing, extra;
+        std::set_difference(expected[f->query].begin(), expected[f->query].end(), f->got.begin(), f->got.end(),
+                            std::back_inserter(missing));
+        std::set_difference(f->got.begin(), f->got.end(), expected[f->query].begin(), expected[f->query].end(),
+                            std::back_inserter(extra));
+        INFO("query " << f->query << ": " << f->got.size() << " received, " << expected[f->query].size()
+                      << " stored, " << missing.size() << " missing, " << extra.size() << " not stored, "
+                      << f->gaps << " gaps");
+        CHECK(missing.empty());
+        CHECK(extra.empty());
+        CHECK(f->duplicates == 0);
+        CHECK(f->strays == 0);
+    }
+}
+
+struct ClusterStack {
+    TempDir dir;
+    RedisCluster cluster{dir};
+    std::string db = dir.file("ingest.db");
+    ChildProcess ingest;
+    unsigned short ports[2] = {free_port(), free_port()};
+    ChildProcess fanouts[2];
+
+    explicit ClusterStack(const std::vector<std::string>& fanout_extra = {}) {
+        ingest = start_ingest(dir, "ingest", 0,
+                              joined(cluster_flags(cluster), std::vector<std::string>{"--source.synthetic.rate=300",
+                                                                                      "--source.synthetic.seed=5"}));
+        REQUIRE(wait_until([&] { return std::ifstream(db).good(); }, 10s));
+        for (int i = 0; i < 2; ++i)
+            fanouts[i] = start_fanout(
+                dir, "fanout-" + std::to_string(i), 0, ports[i],
+                joined(cluster_flags(cluster), fanout_extra,
+                       std::vector<std::string>{"--redis.replica_id=replica-" + std::to_string(i),
+                                                "--store.kind=sqlite", "--store.sqlite.path=" + db,
+                                                "--websocket.messages_per_second=100000",
+                                                "--websocket.message_burst=100000"}));
+    }
+    std::string channel(int replica) const { return "matches:replica-" + std::to_string(replica); }
+    void stop_ingest(std::vector<std::unique_ptr<Follower>>& followers) {
+        ingest.signal(SIGTERM);
+        INFO(ingest.log_tail());
+        REQUIRE(ingest.wait_exit(30s) == 0);
+        pump_until(followers, [] { return false; }, 3s);  // the last publications and resumes
+    }
+};
+
+}  // namespace
+
+TEST_CASE("Redis Cluster: 300 clients of 100 queries on two replicas each get exactly their matches, and each "
+          "replica receives only payloads of its own clients' queries", "[scale-out]") {
+    ClusterStack stack;
+    const std::vector<std::string> queries = synthetic_words(5, 100, 60);  // selective: ranks 60-159
+    WsIo io;
+    std::vector<std::unique_ptr<Follower>> followers;
+    std::set<std::string> own_qids[2];
+    for (int c = 0; c < 300; ++c) {  // queries 0-49 on replica 0, 50-99 on replica 1, three clients each
+        const int replica = c < 150 ? 0 : 1;
+        const std::string& query = queries[c % 50 + 50 * replica];
+        followers.push_back(std::make_unique<Follower>(io, stack.ports[replica], query));
+        own_qids[replica].insert(followers.back()->qid);
+        if (c % 10 == 0) std::this_thread::sleep_for(20ms);
+    }
+    REQUIRE(pump_until(followers, [&] {
+        return std::all_of(followers.begin(), followers.end(), [](const auto& f) { return f->history_done; });
+    }, 60s * sanitizer_slowdown));
+    REQUIRE(pump_until(followers, [&] { return live_total(followers) >= 2000; }, 60s * sanitizer_slowdown));
+
+    for (int replica = 0; replica < 2; ++replica) {
+        INFO("replica " << replica);
+        const std::string log = stack.fanouts[replica].log_tail(100000);
+        CHECK(log.find("channel=" + stack.channel(replica) + " ") != std::string::npos);  // its own, sharded
+        CHECK(log.find("sharded=true") != std::string::npos);
+        const auto received = metric(stack.ports[replica], "birdwatch_fanout_payloads_total");
+        CHECK(received > 100);
+        CHECK(metric(stack.ports[replica], "birdwatch_fanout_payloads_unwanted_total") == 0);
+        CHECK(metric(stack.ports[replica], "birdwatch_fanout_queries") == 50);
+        for (int c = 150 * replica; c < 150 * (replica + 1); ++c)  // each copy names this replica's queries only
+            for (const auto& qid : followers[c]->qids_seen) CHECK(own_qids[replica].count(qid) == 1);
+    }
+    stack.stop_ingest(followers);
+    check_complete(followers, stack.db);
+}
+
+TEST_CASE("Redis Cluster: a master killed mid-stream fails over, its subscriptions move, and every client ends with "
+          "every stored matching tweet, none twice", "[scale-out]") {
+    // Leases outlive the failover, so no query lapses while its slot has no master.
+    ClusterStack stack({"--registry.lease_ttl_ms=30000", "--registry.refresh_ms=1000"});
+    const std::vector<std::string> queries = synthetic_words(5, 20, 40);
+    WsIo io;
+    std::vector<std::unique_ptr<Follower>> followers;
+    for (int c = 0; c < 60; ++c)
+        followers.push_back(std::make_unique<Follower>(io, stack.ports[c % 2], queries[c % 20]));
+    REQUIRE(pump_until(followers, [&] { return live_total(followers) >= 300; }, 30s * sanitizer_slowdown));
+
+    const unsigned short victim = stack.cluster.master_of(stack.channel(0));
+    REQUIRE(victim != 0);
+    stack.cluster.kill(victim);
+    REQUIRE(stack.cluster.healthy(30s));  // a replica took over the killed master's slots
+    // The replica whose channel lived there subscribes on the new master (its retries back
+    // off up to 5 s) and announces the gap with the next tweet it receives.
+    REQUIRE(pump_until(followers, [&] {
+        return metric(stack.ports[0], "birdwatch_fanout_gaps_total{reason=\"resubscribed\"}") >= 1;
+    }, 60s * sanitizer_slowdown));
+    CHECK(metric(stack.ports[0], "birdwatch_redis_reconnects_total") >= 1);
+    const std::size_t before = live_total(followers);
+    REQUIRE(pump_until(followers, [&] { return live_total(followers) >= before + 300; }, 60s * sanitizer_slowdown));
+    for (auto& fanout : stack.fanouts) CHECK(fanout.running());
+    stack.stop_ingest(followers);
+    check_complete(followers, stack.db);
+}
+
+TEST_CASE("single Redis: 100 clients that never resume on their own live through Redis SIGKILLed and restarted "
+          "after 5 s and end with every stored matching tweet, none twice", "[scale-out]") {
+    TempDir dir;
+    RedisServer redis(dir);
+    const std::string db = dir.file("ingest.db");
+    ChildProcess ingest = start_ingest(dir, "ingest", redis.port(), {"--source.synthetic.rate=300",
+                                                                     "--source.synthetic.seed=7"});
+    REQUIRE(wait_until([&] { return std::ifstream(db).good(); }, 10s));
+    const unsigned short port = free_port();
+    // Leases outlive the outage, as a production lease (30 s) does.
+    ChildProcess fanout = start_fanout(dir, "fanout", redis.port(), port,
+                                       {"--store.kind=sqlite", "--store.sqlite.path=" + db,
+                                        "--registry.lease_ttl_ms=30000", "--registry.refresh_ms=1000"});
+    const std::vector<std::string> queries = synthetic_words(7, 20, 10);
+    WsIo io;
+    std::vector<std::unique_ptr<Follower>> followers;
+    for (int c = 0; c < 100; ++c) followers.push_back(std::make_unique<Follower>(io, port, queries[c % 20]));
+    REQUIRE(pump_until(followers, [&] { return live_total(followers) >= 500; }, 30s * sanitizer_slowdown));
+    redis.kill();
+    pump_until(followers, [] { return false; }, 5s);
+    redis.start();
+    const std::size_t before = live_total(followers);
+    REQUIRE(pump_until(followers, [&] { return live_total(followers) >= before + 500; }, 60s * sanitizer_slowdown));
+    CHECK(metric(port, "birdwatch_fanout_gaps_total{reason=\"resubscribed\"}") >= 1);
+    ingest.signal(SIGTERM);
+    INFO(ingest.log_tail());
+    REQUIRE(ingest.wait_exit(30s) == 0);
+    pump_until(followers, [] { return false; }, 3s);
+    std::size_t gaps = 0;
+    for (const auto& f : followers) gaps += f->gaps;
+    CHECK(gaps >= followers.size());  // every client was told, and resumed
+    check_complete(followers, db);
+}

@@ -1,0 +1,119 @@
+#pragma once
+// What whole-system tests need to judge delivery: a client that does exactly what
+// docs/protocol.md asks of one (and nothing more), the stored set it should end with,
+// and selective queries over the synthetic corpus.
+
+#include "common/query/query.h"
+#include "common/query/tokens.h"
+#include "common/store/sqlite_store.h"
+#include "common/tweet_parser.h"
+#include "ingest/sources/synthetic_corpus.h"
+#include "tests/support/ws_client.h"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace birdwatch::test {
+
+// One subscription: history paged to its end, live tweets, and on `gap` the ids in
+// between resumed from the store (resumed pages followed). Every tweet id is kept once;
+// repeats are counted, and so are tweets that do not carry its query.
+struct Follower {
+    std::unique_ptr<WsClient> ws;
+    std::string query, qid;
+    std::set<std::string> got;          // tweet ids, from history, live and resume
+    std::set<std::string> qids_seen;    // every qid named by the live payloads it received
+    std::size_t read = 0, duplicates = 0, strays = 0, gaps = 0, live = 0;
+    bool history_done = false;
+
+    Follower(WsIo& io, unsigned short port, std::string text) : ws(std::make_unique<WsClient>(io)), query(std::move(text)) {
+        REQUIRE(ws->connect(port));
+        qid = parse_query(query).query->id;
+        ws->send(nlohmann::json{{"type", "subscribe"}, {"query", query}}.dump());
+        ws->send(nlohmann::json{{"type", "history"}, {"qid", qid}, {"size", 100}}.dump());
+    }
+
+    void pump() {
+        for (const auto& text : ws->take_messages()) {
+            const auto m = nlohmann::json::parse(text);
+            const auto record = [&](const nlohmann::json& tweet) {
+                if (!got.insert(tweet["id"].get<std::string>()).second) ++duplicates;
+            };
+            const std::string type = m.value("type", "");
+            if (type == "error") FAIL("error reply to " << query << ": " << m.dump());
+            if (type == "tweet") {
+                ++live;
+                const auto qids = m["qids"].get<std::vector<std::string>>();
+                qids_seen.insert(qids.begin(), qids.end());
+                if (std::find(qids.begin(), qids.end(), qid) == qids.end()) ++strays;
+                else record(m["tweet"]);
+            } else if (type == "history") {
+                for (const auto& t : m["tweets"]) record(t);
+                if (m["next_before"].is_null()) history_done = true;
+                else
+                    ws->send(nlohmann::json{{"type", "history"}, {"qid", qid}, {"size", 100},
+                                            {"before", m["next_before"]}}.dump());
+            } else if (type == "gap") {
+                ++gaps;
+                ws->send(nlohmann::json{{"type", "resume"}, {"qid", qid}, {"since_id", m["after_id"]},
+                                        {"before_id", m["before_id"]}}.dump());
+            } else if (type == "resumed") {
+                for (const auto& t : m["tweets"]) record(t);
+                if (m["next_since"].is_string())
+                    ws->send(nlohmann::json{{"type", "resume"}, {"qid", qid}, {"since_id", m["next_since"]},
+                                            {"before_id", m["before_id"]}}.dump());
+            }
+        }
+    }
+};
+
+// Every tweet the SQLite store at `db` holds that matches `query`, by id.
+inline std::set<std::string> stored_matches(const std::string& db, const std::string& query) {
+    SqliteStore store({db, true});
+    const QueryParse parsed = parse_query(query);
+    REQUIRE(parsed.query);
+    std::set<std::string> ids;
+    PageRequest page;
+    page.size = 1000;
+    page.max_candidates = 1000000;
+    while (true) {
+        StoreStatus status;
+        const HistoryPage got = store.history(*parsed.query, page, status);
+        REQUIRE(status.ok());
+        for (const auto& json : got.tweets) ids.insert(nlohmann::json::parse(json)["id"].get<std::string>());
+        if (!got.next) return ids;
+        page.before = got.next;
+    }
+}
+
+// One-word queries over the synthetic corpus of `seed`, most frequent first, from rank
+// `skip` on (the further down, the more selective).
+inline std::vector<std::string> synthetic_words(std::uint64_t seed, std::size_t count, std::size_t skip = 0) {
+    std::map<std::string, int> frequency;
+    SyntheticCorpus corpus(seed, 1700000000000, 1);
+    TweetParser parser;
+    std::vector<Tweet> sample;
+    for (int i = 0; i < 3000; ++i) parser.parse(corpus.next(), sample);
+    for (const Tweet& t : sample) {
+        std::vector<std::string> tokens;
+        tokenize(t.text, tokens);
+        for (const auto& token : tokens)
+            if (const auto parsed = parse_query(token); parsed.query && parsed.query->canonical == token) ++frequency[token];
+    }
+    std::vector<std::pair<int, std::string>> ranked;
+    for (const auto& [word, n] : frequency) ranked.emplace_back(-n, word);
+    std::sort(ranked.begin(), ranked.end());
+    REQUIRE(ranked.size() >= skip + count);
+    std::vector<std::string> words;
+    for (std::size_t i = skip; i < skip + count; ++i) words.push_back(ranked[i].second);
+    return words;
+}
+
+}  // namespace birdwatch::test
