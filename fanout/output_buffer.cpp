@@ -41,6 +41,7 @@ void OutputBuffer::push_tweet(const Frame& frame) {
     }
     buffered_ += frame->size();
     tweets_.push_back(frame);
+    if (dropped_ids_.last) dropped_ids_.next_kept = protocol::tweet_id(*tweets_.front());
 }
 
 bool OutputBuffer::push_reply(const Frame& frame) {

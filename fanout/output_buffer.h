@@ -42,9 +42,10 @@ public:
     bool push_control(std::string_view bytes);
     // Tweets dropped (the pushed one included, when it did not fit) since the last call.
     std::size_t take_dropped() { return std::exchange(dropped_, 0); }
-    // The lowest and highest tweet id among them (0, 0 when none carried an id).
+    // The lowest and highest tweet id among them (0, 0 when none carried an id), and the
+    // id of the oldest tweet still waiting after the latest drop (0: none), where the gap ends.
     struct DroppedIds {
-        std::uint64_t first = 0, last = 0;
+        std::uint64_t first = 0, last = 0, next_kept = 0;
     };
     DroppedIds take_dropped_ids() { return std::exchange(dropped_ids_, {}); }
     // The last bytes this connection sends; nothing queued after them is written.

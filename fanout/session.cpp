@@ -131,7 +131,7 @@ public:
     bool deliver(const Frame& frame) override {
         if (closing_) return false;
         output_.push_tweet(frame);
-        if (const auto dropped = output_.take_dropped_ids(); dropped.last) note_slow_gap(dropped, frame);
+        if (const auto dropped = output_.take_dropped_ids(); dropped.last) note_slow_gap(dropped);
         note_level();
         if (flush_pending_) return false;
         flush_pending_ = true;
@@ -470,13 +470,13 @@ private:
 
     // Tweets dropped for this slow client: once it has caught up (below the low
     // watermark) it is told the ids in between, as for any gap, and resumes them.
-    void note_slow_gap(const OutputBuffer::DroppedIds& dropped, const Frame& pushed) {
+    void note_slow_gap(const OutputBuffer::DroppedIds& dropped) {
         const std::uint64_t after = dropped.first - 1;
         slow_gap_after_ = slow_gap_last_ ? std::min(slow_gap_after_, after) : after;
         slow_gap_last_ = std::max(slow_gap_last_, dropped.last);
-        // The tweet that made room was kept: it is stored, so resume can wait for it.
-        const std::uint64_t kept = protocol::tweet_id(*pushed);
-        slow_gap_before_ = kept > slow_gap_last_ ? kept : slow_gap_last_ + 1;
+        // The oldest tweet still queued ends the gap: it is delivered, and it is stored, so
+        // a resume up to it can wait for the store to hold it.
+        slow_gap_before_ = dropped.next_kept > slow_gap_last_ ? dropped.next_kept : slow_gap_last_ + 1;
     }
 
     void announce_slow_gap() {

@@ -196,3 +196,35 @@ TEST_CASE("single Redis: 100 clients that never resume on their own live through
     CHECK(gaps >= followers.size());  // every client was told, and resumed
     check_complete(followers, db);
 }
+
+TEST_CASE("a slow client whose queued tweets were dropped is told the gap once it catches up, and ends with every "
+          "stored matching tweet, none twice", "[scale-out]") {
+    TempDir dir;
+    RedisServer redis(dir);
+    const std::string db = dir.file("ingest.db");
+    ChildProcess ingest = start_ingest(dir, "ingest", redis.port(), {"--source.synthetic.rate=1500",
+                                                                     "--source.synthetic.seed=9"});
+    REQUIRE(wait_until([&] { return std::ifstream(db).good(); }, 10s));
+    const unsigned short port = free_port();
+    ChildProcess fanout = start_fanout(dir, "fanout", redis.port(), port,
+                                       {"--store.kind=sqlite", "--store.sqlite.path=" + db,
+                                        "--websocket.max_queue_bytes=65536", "--websocket.slow_close_ms=60000"});
+    const std::vector<std::string> words = synthetic_words(9, 6);  // the commonest: a busy query
+    WsIo io;
+    std::vector<std::unique_ptr<Follower>> followers;
+    followers.push_back(std::make_unique<Follower>(
+        io, port, words[0] + " OR " + words[1] + " OR " + words[2] + " OR " + words[3] + " OR " + words[4]));
+    REQUIRE(pump_until(followers, [&] { return followers[0]->live >= 200; }, 30s * sanitizer_slowdown));
+    followers[0]->ws->pause_reading(true);
+    REQUIRE(wait_until([&] { return metric(port, "birdwatch_fanout_frames_dropped_total") >= 1000; },
+                       60s * sanitizer_slowdown));
+    followers[0]->ws->pause_reading(false);
+    REQUIRE(pump_until(followers, [&] { return followers[0]->gaps >= 1; }, 30s * sanitizer_slowdown));
+    CHECK(metric(port, "birdwatch_fanout_gaps_total{reason=\"slow_client\"}") >= 1);
+    CHECK(metric(port, "birdwatch_fanout_slow_client_closes_total") == 0);
+    ingest.signal(SIGTERM);
+    INFO(ingest.log_tail());
+    REQUIRE(ingest.wait_exit(30s) == 0);
+    pump_until(followers, [] { return false; }, 3s);
+    check_complete(followers, db);
+}

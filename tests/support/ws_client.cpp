@@ -45,6 +45,7 @@ struct WsClient::State : std::enable_shared_from_this<WsClient::State> {
     beast::flat_buffer buffer;
     std::deque<std::string> outbox;
     bool writing = false;
+    bool paused = false, stalled = false;  // reading paused; no read outstanding meanwhile
 
     mutable std::mutex mutex;
     mutable std::condition_variable changed;
@@ -77,7 +78,8 @@ struct WsClient::State : std::enable_shared_from_this<WsClient::State> {
                 self->changed.notify_all();
             }
             self->buffer.consume(self->buffer.size());
-            self->read();
+            if (self->paused) self->stalled = true;
+            else self->read();
         });
     }
 
@@ -135,6 +137,14 @@ void WsClient::send(const std::string& text) {
     net::post(s->ws.get_executor(), [s, text] {
         s->outbox.push_back(text);
         s->write_next();
+    });
+}
+
+void WsClient::pause_reading(bool paused) {
+    auto s = state_;
+    net::post(s->ws.get_executor(), [s, paused] {
+        s->paused = paused;
+        if (!paused && std::exchange(s->stalled, false)) s->read();
     });
 }
 

@@ -34,6 +34,8 @@ public:
     void set_host(const std::string& host);
     void send(const std::string& text);
     void close();
+    // Stops reading after the message in hand (the server's queue for it fills up), or reads again.
+    void pause_reading(bool paused);
 
     std::size_t message_count() const;
     std::vector<std::string> messages() const;
