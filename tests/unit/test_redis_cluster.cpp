@@ -46,7 +46,7 @@ TEST_CASE("key slots agree with Redis's CLUSTER KEYSLOT, hash tags included", "[
     }
 }
 
-TEST_CASE("MOVED and ASK redirections are read; anything else is not one", "[cluster]") {
+TEST_CASE("MOVED and ASK redirections are read, and anything else is not one", "[cluster]") {
     const auto moved = cluster::parse_redirect("MOVED 3999 127.0.0.1:6381");
     REQUIRE(moved);
     CHECK_FALSE(moved->ask);
@@ -62,7 +62,7 @@ TEST_CASE("MOVED and ASK redirections are read; anything else is not one", "[clu
     CHECK(cluster::parse_address("10.0.0.1:7000@17000") == cluster::NodeAddress{"10.0.0.1", 7000});
 }
 
-TEST_CASE("the slot map from CLUSTER SLOTS names each slot's master; malformed replies give none", "[cluster]") {
+TEST_CASE("the slot map from CLUSTER SLOTS names each slot's master, and malformed replies give none", "[cluster]") {
     const auto reply = read_resp(
         "*2\r\n"
         "*4\r\n:5461\r\n:16383\r\n*3\r\n$9\r\n127.0.0.1\r\n:7001\r\n$2\r\nid\r\n*3\r\n$9\r\n127.0.0.1\r\n:7004\r\n$2\r\nid\r\n"
@@ -86,7 +86,7 @@ TEST_CASE("the slot map from CLUSTER SLOTS names each slot's master; malformed r
         CHECK(cluster::parse_slots(read_resp(bad).get()).empty());
 }
 
-TEST_CASE("registry hold and drop events name a replica; a bad replica id is not an event", "[cluster]") {
+TEST_CASE("registry hold and drop events name a replica, and a bad replica id is not an event", "[cluster]") {
     const auto hold = parse_registry_event(R"({"v":1,"op":"hold","qid":"qa","replica":"web-1:8080:77"})");
     REQUIRE(hold);
     CHECK(hold->kind == QueryUpdate::Kind::hold);
@@ -131,7 +131,7 @@ TEST_CASE("cluster mode needs seed nodes, and registry keys sharing one slot", "
                       "redis.replica_id must be 1-100 letters, digits or . _ : -, got 'a b'");
 }
 
-TEST_CASE("router: single mode puts everything on one channel; per replica, each copy carries only its replica's "
+TEST_CASE("router: single mode puts everything on one channel, and per replica each copy carries only its replica's "
           "queries", "[cluster]") {
     MetricsRegistry metrics;
     using Routed = std::vector<std::pair<std::string, std::vector<std::string>>>;
