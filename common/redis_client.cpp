@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <array>
+
 namespace birdwatch {
 
 namespace {
@@ -132,48 +135,52 @@ RedisReplyPtr RedisClient::run(std::string_view key, std::vector<std::string_vie
     return std::move(run(key, commands, error)[0]);
 }
 
+// Grouped by node, each group in the belt's order (a channel lives on one node). On the
+// ingest's hot path: no copy of a payload, one append per publication.
 std::size_t RedisClient::publish(std::span<const Publication> publications, std::string& error) {
     const std::string_view verb = endpoint_.cluster ? "SPUBLISH" : "PUBLISH";
+    const cluster::NodeAddress server{endpoint_.host, endpoint_.port};
+    struct Group {
+        cluster::NodeAddress node;
+        std::vector<std::size_t> items;
+    };
     std::size_t acknowledged = 0;
     std::vector<std::size_t> todo(publications.size());
     for (std::size_t i = 0; i < todo.size(); ++i) todo[i] = i;
     std::map<std::size_t, cluster::NodeAddress> asks;  // publication -> node to ask once
     for (int round = 0; round <= max_redirections && !todo.empty(); ++round) {
-        // Grouped by node, each group in the belt's order (a channel lives on one node).
-        std::map<std::string, std::pair<RedisEndpoint, std::vector<std::size_t>>> by_node;
-        std::vector<std::size_t> unroutable;
+        std::vector<Group> groups;
+        if (endpoint_.cluster && slots_.empty() && !learn_slots(error)) return acknowledged;
         for (const std::size_t i : todo) {
-            std::optional<RedisEndpoint> node;
-            if (const auto ask = asks.find(i); ask != asks.end()) node = endpoint_.at(ask->second);
-            else node = node_for(*publications[i].channel, error);
-            if (!node) continue;  // dropped: no node serves it now
-            auto& group = by_node[name_of(*node)];
-            group.first = *node;
-            group.second.push_back(i);
+            const cluster::NodeAddress* node = &server;
+            if (const auto ask = asks.find(i); ask != asks.end()) node = &ask->second;
+            else if (endpoint_.cluster) node = slots_.master_of(cluster::key_slot(*publications[i].channel));
+            if (!node) {
+                error = "no master serves the channel's slot (the cluster is not ready)";
+                continue;  // dropped: no node serves it now
+            }
+            auto group = std::find_if(groups.begin(), groups.end(), [&](const Group& g) { return g.node == *node; });
+            if (group == groups.end()) group = groups.insert(groups.end(), Group{*node, {}});
+            group->items.push_back(i);
         }
         std::vector<std::size_t> again;
-        for (auto& [name, group] : by_node) {
-            RedisConnection* connection = connection_to(group.first, error);
+        for (Group& group : groups) {
+            const RedisEndpoint node = endpoint_.at(group.node);
+            RedisConnection* connection = connection_to(node, error);
             if (!connection) continue;
-            std::vector<std::vector<std::string_view>> batch;
-            std::vector<bool> asking;
-            for (const std::size_t i : group.second) {
-                const bool ask = asks.count(i) > 0;
-                if (ask) batch.push_back({"ASKING"});
-                batch.push_back({verb, *publications[i].channel, publications[i].payload});
-                asking.push_back(ask);
+            for (const std::size_t i : group.items) {
+                if (asks.count(i)) connection->append(std::array<std::string_view, 1>{"ASKING"});
+                connection->append(std::array<std::string_view, 3>{verb, *publications[i].channel,
+                                                                   publications[i].payload});
             }
-            auto answers = connection->pipeline(batch, error);
-            if (answers.size() < batch.size()) {
-                lost(group.first);
-                continue;
-            }
-            std::size_t at = 0;
-            for (std::size_t k = 0; k < group.second.size(); ++k) {
-                if (asking[k]) ++at;
-                RedisReplyPtr& answer = answers[at++];
-                const std::size_t i = group.second[k];
-                asks.erase(i);
+            for (const std::size_t i : group.items) {
+                const bool asked = asks.erase(i) > 0;
+                RedisReplyPtr answer = connection->read(error);
+                if (answer && asked) answer = connection->read(error);  // the first was ASKING's +OK
+                if (!answer) {
+                    lost(node);
+                    break;
+                }
                 if (const auto redirect = endpoint_.cluster ? redirect_in(answer) : std::nullopt) {
                     if (redirect->ask) asks[i] = redirect->to;
                     else slots_.clear();

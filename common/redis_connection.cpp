@@ -4,6 +4,8 @@
 
 #include <sys/time.h>
 
+#include <algorithm>
+
 namespace birdwatch {
 
 namespace {
@@ -71,6 +73,28 @@ std::string RedisConnection::connect(const RedisEndpoint& endpoint, bool command
     return {};
 }
 
+void RedisConnection::append(std::span<const std::string_view> args) {
+    constexpr std::size_t most = 16;  // our commands have a handful of arguments
+    const char* argv[most];
+    std::size_t lengths[most];
+    const std::size_t n = std::min(args.size(), most);
+    for (std::size_t i = 0; i < n; ++i) {
+        argv[i] = args[i].data();
+        lengths[i] = args[i].size();
+    }
+    redisAppendCommandArgv(ctx_.get(), static_cast<int>(n), argv, lengths);
+}
+
+RedisReplyPtr RedisConnection::read(std::string& error) {
+    void* raw = nullptr;
+    if (!ctx_ || redisGetReply(ctx_.get(), &raw) != REDIS_OK || !raw) {
+        error = !ctx_ ? "not connected" : ctx_->errstr[0] ? ctx_->errstr : "connection lost";
+        ctx_.reset();
+        return nullptr;
+    }
+    return RedisReplyPtr(static_cast<redisReply*>(raw));
+}
+
 std::vector<RedisReplyPtr> RedisConnection::pipeline(std::span<const std::vector<std::string_view>> commands,
                                                      std::string& error) {
     std::vector<RedisReplyPtr> replies;
@@ -78,26 +102,12 @@ std::vector<RedisReplyPtr> RedisConnection::pipeline(std::span<const std::vector
         error = "not connected";
         return replies;
     }
-    std::vector<const char*> argv;
-    std::vector<std::size_t> lengths;
-    for (const auto& command : commands) {
-        argv.clear();
-        lengths.clear();
-        for (const std::string_view arg : command) {
-            argv.push_back(arg.data());
-            lengths.push_back(arg.size());
-        }
-        redisAppendCommandArgv(ctx_.get(), static_cast<int>(argv.size()), argv.data(), lengths.data());
-    }
+    for (const auto& command : commands) append(command);
     replies.reserve(commands.size());
     for (std::size_t i = 0; i < commands.size(); ++i) {
-        void* raw = nullptr;
-        if (redisGetReply(ctx_.get(), &raw) != REDIS_OK || !raw) {
-            error = ctx_->errstr[0] ? ctx_->errstr : "connection lost";
-            ctx_.reset();
-            return replies;
-        }
-        replies.emplace_back(static_cast<redisReply*>(raw));
+        RedisReplyPtr reply = read(error);
+        if (!reply) return replies;
+        replies.push_back(std::move(reply));
     }
     return replies;
 }

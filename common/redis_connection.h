@@ -71,6 +71,11 @@ public:
     redisContext* context() { return ctx_.get(); }
     int fd() const { return ctx_ ? ctx_->fd : -1; }
 
+    // Queues one command (sent with the next read); then read() its reply, in order.
+    void append(std::span<const std::string_view> args);
+    // The next reply (an error reply included); null when the connection failed: `error`
+    // then says why, and the connection is closed.
+    RedisReplyPtr read(std::string& error);
     // Sends the commands in one pipeline, then reads every reply (error replies included).
     // On a connection error sets `error`, disconnects and returns the replies read so far.
     std::vector<RedisReplyPtr> pipeline(std::span<const std::vector<std::string_view>> commands, std::string& error);

@@ -50,7 +50,7 @@ int run(const std::vector<std::string>& argv, const TempDir& dir, const std::str
 
 }  // namespace
 
-TEST_CASE("deploy files: nginx -t, systemd-analyze verify and docker-compose config accept them", "[deploy]") {
+TEST_CASE("deploy files: nginx -t, systemd-analyze verify and docker-compose config accept them (with the cluster override too)", "[deploy]") {
     TempDir dir;
     const std::string nginx = find_program("nginx");
     REQUIRE_FALSE(nginx.empty());  // installed by scripts/install-deps
@@ -80,6 +80,11 @@ TEST_CASE("deploy files: nginx -t, systemd-analyze verify and docker-compose con
                            dir, "compose.log");
         INFO(read_file(dir.file("compose.log")));
         CHECK(rc == 0);
+        const int cluster_rc = run({compose, "-f", BIRDWATCH_SOURCE_DIR "/docker/docker-compose.yml", "-f",
+                                    BIRDWATCH_SOURCE_DIR "/docker/docker-compose.cluster.yml", "config", "--quiet"},
+                                   dir, "compose-cluster.log");
+        INFO(read_file(dir.file("compose-cluster.log")));
+        CHECK(cluster_rc == 0);
     }
 }
 

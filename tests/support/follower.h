@@ -33,12 +33,17 @@ struct Follower {
     std::size_t read = 0, duplicates = 0, strays = 0, gaps = 0, live = 0;
     bool history_done = false;
 
-    Follower(WsIo& io, unsigned short port, std::string text) : ws(std::make_unique<WsClient>(io)), query(std::move(text)) {
+    // `history`: page the history too (a replica with a store).
+    Follower(WsIo& io, unsigned short port, std::string text, bool history = true)
+        : ws(std::make_unique<WsClient>(io)), query(std::move(text)), history_done(!history) {
         REQUIRE(ws->connect(port));
         qid = parse_query(query).query->id;
         ws->send(nlohmann::json{{"type", "subscribe"}, {"query", query}}.dump());
-        ws->send(nlohmann::json{{"type", "history"}, {"qid", qid}, {"size", 100}}.dump());
+        if (history) ws->send(nlohmann::json{{"type", "history"}, {"qid", qid}, {"size", 100}}.dump());
     }
+
+    // Reads and forgets (a benchmark's load: what arrives is not kept).
+    void take_messages_only() { ws->take_messages(); }
 
     void pump() {
         for (const auto& text : ws->take_messages()) {
