@@ -67,6 +67,14 @@ void check_complete(const std::vector<std::unique_ptr<Follower>>& followers, con
     }
 }
 
+// SIGTERM: the ingest drains and exits 0; then the last publications and resumes arrive.
+void stop_and_settle(ChildProcess& ingest, std::vector<std::unique_ptr<Follower>>& followers) {
+    ingest.signal(SIGTERM);
+    INFO(ingest.log_tail());
+    REQUIRE(ingest.wait_exit(30s) == 0);
+    pump_until(followers, [] { return false; }, 3s);
+}
+
 struct ClusterStack {
     TempDir dir;
     RedisCluster cluster{dir};
@@ -90,12 +98,26 @@ struct ClusterStack {
                                                 "--websocket.message_burst=100000"}));
     }
     std::string channel(int replica) const { return "matches:replica-" + std::to_string(replica); }
-    void stop_ingest(std::vector<std::unique_ptr<Follower>>& followers) {
-        ingest.signal(SIGTERM);
-        INFO(ingest.log_tail());
-        REQUIRE(ingest.wait_exit(30s) == 0);
-        pump_until(followers, [] { return false; }, 3s);  // the last publications and resumes
+    void stop_ingest(std::vector<std::unique_ptr<Follower>>& followers) { stop_and_settle(ingest, followers); }
+};
+
+// One Redis, the ingest on the synthetic source with SQLite, one fanout reading it.
+struct SingleStack {
+    TempDir dir;
+    RedisServer redis{dir};
+    std::string db = dir.file("ingest.db");
+    ChildProcess ingest;
+    unsigned short port = free_port();
+    ChildProcess fanout;
+
+    SingleStack(int rate, int seed, const std::vector<std::string>& fanout_extra) {
+        ingest = start_ingest(dir, "ingest", redis.port(), {"--source.synthetic.rate=" + std::to_string(rate),
+                                                            "--source.synthetic.seed=" + std::to_string(seed)});
+        REQUIRE(wait_until([&] { return std::ifstream(db).good(); }, 10s));
+        fanout = start_fanout(dir, "fanout", redis.port(), port,
+                              joined({"--store.kind=sqlite", "--store.sqlite.path=" + db}, fanout_extra));
     }
+    void stop_ingest(std::vector<std::unique_ptr<Follower>>& followers) { stop_and_settle(ingest, followers); }
 };
 
 }  // namespace
@@ -165,50 +187,31 @@ TEST_CASE("Redis Cluster: a master killed mid-stream fails over, its subscriptio
 
 TEST_CASE("single Redis: 100 clients that never resume on their own live through Redis SIGKILLed and restarted "
           "after 5 s and end with every stored matching tweet, none twice", "[scale-out]") {
-    TempDir dir;
-    RedisServer redis(dir);
-    const std::string db = dir.file("ingest.db");
-    ChildProcess ingest = start_ingest(dir, "ingest", redis.port(), {"--source.synthetic.rate=300",
-                                                                     "--source.synthetic.seed=7"});
-    REQUIRE(wait_until([&] { return std::ifstream(db).good(); }, 10s));
-    const unsigned short port = free_port();
     // Leases outlive the outage, as a production lease (30 s) does.
-    ChildProcess fanout = start_fanout(dir, "fanout", redis.port(), port,
-                                       {"--store.kind=sqlite", "--store.sqlite.path=" + db,
-                                        "--registry.lease_ttl_ms=30000", "--registry.refresh_ms=1000"});
+    SingleStack stack(300, 7, {"--registry.lease_ttl_ms=30000", "--registry.refresh_ms=1000"});
+    const unsigned short port = stack.port;
     const std::vector<std::string> queries = synthetic_words(7, 20, 10);
     WsIo io;
     std::vector<std::unique_ptr<Follower>> followers;
     for (int c = 0; c < 100; ++c) followers.push_back(std::make_unique<Follower>(io, port, queries[c % 20]));
     REQUIRE(pump_until(followers, [&] { return live_total(followers) >= 500; }, 30s * sanitizer_slowdown));
-    redis.kill();
+    stack.redis.kill();
     pump_until(followers, [] { return false; }, 5s);
-    redis.start();
+    stack.redis.start();
     const std::size_t before = live_total(followers);
     REQUIRE(pump_until(followers, [&] { return live_total(followers) >= before + 500; }, 60s * sanitizer_slowdown));
     CHECK(metric(port, "birdwatch_fanout_gaps_total{reason=\"resubscribed\"}") >= 1);
-    ingest.signal(SIGTERM);
-    INFO(ingest.log_tail());
-    REQUIRE(ingest.wait_exit(30s) == 0);
-    pump_until(followers, [] { return false; }, 3s);
+    stack.stop_ingest(followers);
     std::size_t gaps = 0;
     for (const auto& f : followers) gaps += f->gaps;
     CHECK(gaps >= followers.size());  // every client was told, and resumed
-    check_complete(followers, db);
+    check_complete(followers, stack.db);
 }
 
 TEST_CASE("a slow client whose queued tweets were dropped is told the gap once it catches up, and ends with every "
           "stored matching tweet, none twice", "[scale-out]") {
-    TempDir dir;
-    RedisServer redis(dir);
-    const std::string db = dir.file("ingest.db");
-    ChildProcess ingest = start_ingest(dir, "ingest", redis.port(), {"--source.synthetic.rate=1500",
-                                                                     "--source.synthetic.seed=9"});
-    REQUIRE(wait_until([&] { return std::ifstream(db).good(); }, 10s));
-    const unsigned short port = free_port();
-    ChildProcess fanout = start_fanout(dir, "fanout", redis.port(), port,
-                                       {"--store.kind=sqlite", "--store.sqlite.path=" + db,
-                                        "--websocket.max_queue_bytes=65536", "--websocket.slow_close_ms=60000"});
+    SingleStack stack(1500, 9, {"--websocket.max_queue_bytes=65536", "--websocket.slow_close_ms=60000"});
+    const unsigned short port = stack.port;
     const std::vector<std::string> words = synthetic_words(9, 6);  // the commonest: a busy query
     WsIo io;
     std::vector<std::unique_ptr<Follower>> followers;
@@ -222,9 +225,6 @@ TEST_CASE("a slow client whose queued tweets were dropped is told the gap once i
     REQUIRE(pump_until(followers, [&] { return followers[0]->gaps >= 1; }, 30s * sanitizer_slowdown));
     CHECK(metric(port, "birdwatch_fanout_gaps_total{reason=\"slow_client\"}") >= 1);
     CHECK(metric(port, "birdwatch_fanout_slow_client_closes_total") == 0);
-    ingest.signal(SIGTERM);
-    INFO(ingest.log_tail());
-    REQUIRE(ingest.wait_exit(30s) == 0);
-    pump_until(followers, [] { return false; }, 3s);
-    check_complete(followers, db);
+    stack.stop_ingest(followers);
+    check_complete(followers, stack.db);
 }

@@ -122,13 +122,25 @@ TempDir::~TempDir() {
     if (!std::getenv("BIRDWATCH_KEEP_TEST_DIRS")) std::filesystem::remove_all(path_, ignored);
 }
 
-unsigned short free_port() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+namespace {
+
+// A TCP socket bound to 127.0.0.1:port (0: any free port), or -1.
+int bound_loopback(unsigned short port) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    addr.sin_port = htons(port);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) return fd;
+    ::close(fd);
+    return -1;
+}
+
+}  // namespace
+
+unsigned short free_port() {
+    const int fd = bound_loopback(0);
+    sockaddr_in addr{};
     socklen_t len = sizeof addr;
     ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
     ::close(fd);
@@ -136,14 +148,9 @@ unsigned short free_port() {
 }
 
 bool port_bindable(unsigned short port) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(port);
-    const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-    ::close(fd);
-    return ok;
+    const int fd = bound_loopback(port);
+    if (fd >= 0) ::close(fd);
+    return fd >= 0;
 }
 
 int connect_loopback(unsigned short port) {
