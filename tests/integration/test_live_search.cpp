@@ -29,16 +29,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string v1_tweet(const std::string& id, const std::string& text) {
-    return nlohmann::json{{"id_str", id}, {"text", text}, {"created_at", "Thu Nov 05 05:05:39 +0000 2015"},
-                          {"user", {{"id_str", "7"}, {"screen_name", "alice"}, {"name", "Alice"}}}, {"lang", "en"}}
-        .dump();
-}
-
-std::string v1_delete(const std::string& id) {
-    return R"({"delete":{"status":{"id":)" + id + R"(,"id_str":")" + id + R"(","user_id":7},"timestamp_ms":"1446699939000"}})";
-}
-
 std::map<std::string, int> delivered_ids(const WsClient& client) {
     std::map<std::string, int> ids;
     for (const auto& payload : tweet_payloads(client)) ++ids[nlohmann::json::parse(payload)["tweet"]["id"]];

@@ -7,6 +7,7 @@
 
 #include "tests/support/daemons.h"
 #include "tests/support/follower.h"
+#include "tests/support/live_search.h"
 #include "tests/support/redis_cluster.h"
 #include "tests/support/redis_server.h"
 
@@ -183,6 +184,60 @@ TEST_CASE("Redis Cluster: a master killed mid-stream fails over, its subscriptio
     for (auto& fanout : stack.fanouts) CHECK(fanout.running());
     stack.stop_ingest(followers);
     check_complete(followers, stack.db);
+}
+
+TEST_CASE("Redis Cluster: a replayed stream with repeats and a deletion reaches each replica once per tweet, and "
+          "the deletion reaches every replica's clients", "[scale-out]") {
+    TempDir dir;
+    RedisCluster cluster(dir);
+    const std::string db = dir.file("tweets.db");
+    WsIo io;
+    std::vector<ChildProcess> fanouts;
+    std::vector<std::unique_ptr<WsClient>> clients;
+    for (int r = 0; r < 2; ++r) {
+        const unsigned short port = free_port();
+        fanouts.push_back(start_fanout(dir, "fanout-" + std::to_string(r), 0, port,
+                                       joined(cluster_flags(cluster),
+                                              std::vector<std::string>{"--redis.replica_id=replica-" + std::to_string(r),
+                                                                       "--store.kind=sqlite", "--store.sqlite.path=" + db})));
+        clients.push_back(std::make_unique<WsClient>(io));
+        REQUIRE(clients.back()->connect(port));
+        subscribe(*clients.back(), r == 0 ? "birdwatch" : "birdwatch OR nothingmatchesthis");
+    }
+    const unsigned short registry = cluster.master_of("{birdwatch}:holders");
+    REQUIRE(wait_until([&] { return redis_command(registry, {"ZCARD", "{birdwatch}:holders"}) == "2"; }, 10s));
+    {
+        std::ofstream replay(dir.file("stream.jsonl"));
+        replay << v1_tweet("1001", "birdwatch one") << "\n"
+               << v1_tweet("1002", "birdwatch two") << "\n"
+               << v1_tweet("1001", "birdwatch one") << "\n"  // a reconnect's repeat
+               << v1_delete("1002") << "\n"
+               << v1_tweet("1003", "birdwatch three") << "\n";
+    }
+    ChildProcess ingest = start_ingest(dir, "ingest", 0,
+                                       joined(cluster_flags(cluster),
+                                              std::vector<std::string>{"--source.kind=replay",
+                                                                       "--source.replay.path=" + dir.file("stream.jsonl"),
+                                                                       "--store.sqlite.path=" + db}));
+    for (const auto& client : clients) {
+        REQUIRE(wait_until([&] { return tweet_payloads(*client).size() >= 3; }, 10s));
+        REQUIRE(wait_until([&] {
+            for (const auto& m : client->messages())
+                if (m.find(R"("type":"delete","id":"1002")") != std::string::npos) return true;
+            return false;
+        }, 5s));
+    }
+    REQUIRE(ingest.wait_exit(30s) == 0);
+    std::this_thread::sleep_for(300ms);  // anything repeated would have arrived by now
+    for (int r = 0; r < 2; ++r) {
+        INFO("replica " << r);
+        std::vector<std::string> ids;
+        for (const auto& payload : tweet_payloads(*clients[r])) {
+            ids.push_back(nlohmann::json::parse(payload)["tweet"]["id"]);
+            CHECK(qids_of(payload).size() == 1);  // only this replica's query is named
+        }
+        CHECK(ids == std::vector<std::string>{"1001", "1002", "1003"});
+    }
 }
 
 TEST_CASE("single Redis: 100 clients that never resume on their own live through Redis SIGKILLed and restarted "

@@ -16,6 +16,16 @@
 
 namespace birdwatch::test {
 
+// A v1.1 stream line: a tweet by @alice, and the delete notice of a tweet.
+inline std::string v1_tweet(const std::string& id, const std::string& text) {
+    return nlohmann::json{{"id_str", id}, {"text", text}, {"created_at", "Thu Nov 05 05:05:39 +0000 2015"},
+                          {"user", {{"id_str", "7"}, {"screen_name", "alice"}, {"name", "Alice"}}}, {"lang", "en"}}
+        .dump();
+}
+inline std::string v1_delete(const std::string& id) {
+    return R"({"delete":{"status":{"id":)" + id + R"(,"id_str":")" + id + R"(","user_id":7},"timestamp_ms":"1446699939000"}})";
+}
+
 // Sends subscribe and waits for its reply; returns the query id.
 inline std::string subscribe(WsClient& client, const std::string& query) {
     const std::size_t before = client.message_count();
