@@ -129,8 +129,9 @@ void RedisSubscriber::read_messages(RedisConnection& connection) {
                 guard_.attempt("message", [&] { sink_(std::string(*payload)); });
             }
         }
+        const bool unsubscribed = kind == "sunsubscribe";  // read before the reply is freed
         freeReplyObject(reply);
-        if (kind == "sunsubscribe") return;
+        if (unsubscribed) return;
     }
 }
 
