@@ -70,12 +70,18 @@ void check_complete(const std::vector<std::unique_ptr<Follower>>& followers, con
     }
 }
 
-// SIGTERM: the ingest drains and exits 0; then the last publications and resumes arrive.
+// SIGTERM: the ingest drains and exits 0; then the last publications arrive, and every
+// follower's history and resumes come to their last page (store reads can queue up:
+// a hundred clients resuming at once under a sanitizer take seconds).
 void stop_and_settle(ChildProcess& ingest, std::vector<std::unique_ptr<Follower>>& followers) {
     ingest.signal(SIGTERM);
     INFO(ingest.log_tail());
     REQUIRE(ingest.wait_exit(30s) == 0);
-    pump_until(followers, [] { return false; }, 3s);
+    pump_until(followers, [] { return false; }, 1s);
+    CHECK(pump_until(followers, [&] {
+        return std::all_of(followers.begin(), followers.end(), [](const auto& f) { return f->settled(); });
+    }, 60s * sanitizer_slowdown));
+    pump_until(followers, [] { return false; }, 500ms);
 }
 
 struct ClusterStack {

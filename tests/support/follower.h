@@ -31,6 +31,7 @@ struct Follower {
     std::set<std::string> got;          // tweet ids, from history, live and resume
     std::set<std::string> qids_seen;    // every qid named by the live payloads it received
     std::size_t read = 0, duplicates = 0, strays = 0, gaps = 0, live = 0;
+    std::size_t resuming = 0;  // gaps whose resume has not come to its last page yet
     bool history_done = false;
 
     // `history`: page the history too (a replica with a store).
@@ -67,6 +68,7 @@ struct Follower {
                                             {"before", m["next_before"]}}.dump());
             } else if (type == "gap") {
                 ++gaps;
+                ++resuming;
                 ws->send(nlohmann::json{{"type", "resume"}, {"qid", qid}, {"since_id", m["after_id"]},
                                         {"before_id", m["before_id"]}}.dump());
             } else if (type == "resumed") {
@@ -74,9 +76,13 @@ struct Follower {
                 if (m["next_since"].is_string())
                     ws->send(nlohmann::json{{"type", "resume"}, {"qid", qid}, {"since_id", m["next_since"]},
                                             {"before_id", m["before_id"]}}.dump());
+                else if (resuming > 0)
+                    --resuming;
             }
         }
     }
+    // Its history and every resume have come to their last page.
+    bool settled() const { return history_done && resuming == 0; }
 };
 
 // Every tweet the SQLite store at `db` holds that matches `query`, by id.
