@@ -88,6 +88,7 @@ struct WebSocketSessions::Impl {
     Counter& reads_paused;
     Counter& backpressure_closes;
     Counter& slow_client_gaps;
+    Counter& backfills;
     client::Limits protocol_limits;
     FirstOccurrence first_violation;
     std::shared_ptr<spdlog::logger> log = make_logger("session");
@@ -342,6 +343,7 @@ private:
         const auto held = queries_.find(request.qid);
         if (held == queries_.end()) return not_subscribed(request.qid);
         if (!request.before_id && !held->second.live_after) return wait_for_live(held->second, std::move(request));
+        if (request.before_id) shared_.backfills.inc();
         // Up to a gap's end, or to where live delivery began for this subscription (when that
         // is not known, the newest tweet the replica has received bounds the walk now).
         std::uint64_t before = request.before_id, wait_for = request.before_id;
@@ -608,6 +610,8 @@ WebSocketSessions::Impl::Impl(IoPool& pool, Hub& hub_, StoreReader* store_, cons
       slow_client_gaps(m.counter("birdwatch_fanout_gaps_total",
                                  "Gaps announced to clients (they resume the ids in between from the store)",
                                  R"(reason="slow_client")")),
+      backfills(m.counter("birdwatch_fanout_backfill_requests_total",
+                          "Resume requests naming a gap's end (before_id): clients filling a gap from the store")),
       protocol_limits{options_.max_page, 20} {
     for (std::size_t i = 0; i < pool.size(); ++i) loops.push_back(std::make_unique<LoopState>(pool.context(i), i));
     m.counter_fn("birdwatch_fanout_frames_sent_total", "Messages written to clients",

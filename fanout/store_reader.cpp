@@ -16,6 +16,8 @@ StoreReader::StoreReader(StoreReaderOptions options, MetricsRegistry& metrics)
       guard_("store-reader", metrics),
       served_(metrics.counter("birdwatch_fanout_store_reads_total", "History, resume and get requests served")),
       failed_(metrics.counter("birdwatch_fanout_store_read_failures_total", "Store reads that failed")),
+      resumed_tweets_(metrics.counter("birdwatch_fanout_resumed_tweets_total",
+                                      "Tweets sent in resume pages: back-filled after a gap or a reconnect")),
       busy_(metrics.counter("birdwatch_fanout_store_reads_refused_total", "Store reads refused: queue full")),
       unreadable_rows_(metrics.counter("birdwatch_fanout_store_rows_unreadable_total",
                                        "Stored tweets that could not be read back (left out of replies)")),
@@ -153,6 +155,7 @@ std::string StoreReader::serve(TweetStore& store, const Request& r) {
     unreadable_rows_.inc(page.skipped);
     if (page.next != 0 && page.tweets.size() < r.page.size) cut_short_.inc();
     if (r.kind == Request::Kind::history) return client::history_reply(r.qid, page.tweets, page.next);
+    resumed_tweets_.inc(page.tweets.size());
     return client::resumed_reply(r.qid, page.tweets, page.next, r.before_id);
 }
 

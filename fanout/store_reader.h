@@ -89,6 +89,7 @@ private:
     ThreadGuard guard_;
     Counter& served_;
     Counter& failed_;
+    Counter& resumed_tweets_;
     Counter& busy_;
     Counter& unreadable_rows_;
     Counter& cut_short_;

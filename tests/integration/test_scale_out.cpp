@@ -305,6 +305,8 @@ TEST_CASE("single Redis: 100 clients that never resume on their own live through
     std::size_t gaps = 0;
     for (const auto& f : followers) gaps += f->gaps;
     CHECK(gaps >= followers.size());  // every client was told, and resumed
+    CHECK(metric(port, "birdwatch_fanout_backfill_requests_total") >= followers.size());
+    CHECK(metric(port, "birdwatch_fanout_resumed_tweets_total") > 0);
     check_complete(followers, stack.db);
 }
 
