@@ -283,6 +283,11 @@ TEST_CASE("Redis Cluster: a replayed stream with repeats and a deletion reaches 
         }
         CHECK(ids == std::vector<std::string>{"1001", "1002", "1003"});
     }
+    // A replica whose last client leaves a query ends its hold at once: the ingest stops
+    // routing that query there (it is not left to lapse with the lease).
+    clients[1]->send(nlohmann::json{{"type", "unsubscribe"},
+                                    {"qid", parse_query("birdwatch OR nothingmatchesthis").query->id}}.dump());
+    CHECK(wait_until([&] { return redis_command(registry, {"ZCARD", "{birdwatch}:holders"}) == "1"; }, 5s));
 }
 
 TEST_CASE("single Redis: 100 clients that never resume on their own live through Redis SIGKILLed and restarted "
