@@ -56,13 +56,13 @@ bool RedisClient::learn_slots(std::string& error) {
         const RedisEndpoint node = endpoint_.at(candidate);
         RedisConnection* connection = connection_to(node, error);
         if (!connection) continue;
-        const std::vector<std::vector<std::string_view>> command{{"CLUSTER", "SLOTS"}};
-        auto replies = connection->pipeline(command, error);
-        if (replies.empty()) {
+        connection->append(std::array<std::string_view, 2>{"CLUSTER", "SLOTS"});
+        const RedisReplyPtr reply = connection->read(error);
+        if (!reply) {
             lost(node);
             continue;
         }
-        std::vector<cluster::SlotRange> ranges = cluster::parse_slots(replies[0].get());
+        std::vector<cluster::SlotRange> ranges = cluster::parse_slots(reply.get());
         if (ranges.empty()) {
             error = fmt::format("{}: no slot map in the reply to CLUSTER SLOTS", name_of(node));
             continue;
@@ -88,76 +88,31 @@ std::optional<RedisEndpoint> RedisClient::node_for(std::string_view key, std::st
     return endpoint_.at(*master);
 }
 
-std::vector<RedisReplyPtr> RedisClient::run(std::string_view key,
-                                            std::span<const std::vector<std::string_view>> commands,
-                                            std::string& error) {
-    std::vector<RedisReplyPtr> replies(commands.size());
-    std::vector<std::size_t> todo(commands.size());
-    for (std::size_t i = 0; i < todo.size(); ++i) todo[i] = i;
-    std::optional<cluster::NodeAddress> ask;
-    for (int round = 0; round <= max_redirections && !todo.empty(); ++round) {
-        std::optional<RedisEndpoint> node = ask ? endpoint_.at(*ask) : node_for(key, error);
-        if (!node) return replies;
-        RedisConnection* connection = connection_to(*node, error);
-        if (!connection) return replies;
-        std::vector<std::vector<std::string_view>> batch;
-        for (const std::size_t i : todo) {
-            if (ask) batch.push_back({"ASKING"});
-            batch.push_back(commands[i]);
-        }
-        auto answers = connection->pipeline(batch, error);
-        if (answers.size() < batch.size()) {
-            lost(*node);
-            return replies;
-        }
-        std::vector<std::size_t> again;
-        std::optional<cluster::NodeAddress> next_ask;
-        for (std::size_t k = 0; k < todo.size(); ++k) {
-            RedisReplyPtr& answer = answers[ask ? 2 * k + 1 : k];
-            const auto redirect = endpoint_.cluster ? redirect_in(answer) : std::nullopt;
-            if (!redirect) {
-                replies[todo[k]] = std::move(answer);
-                continue;
-            }
-            again.push_back(todo[k]);
-            if (redirect->ask) next_ask = redirect->to;
-            else slots_.clear();
-        }
-        todo = std::move(again);
-        ask = next_ask;
-    }
-    if (!todo.empty()) error = "too many redirections";
-    return replies;
-}
-
-RedisReplyPtr RedisClient::run(std::string_view key, std::vector<std::string_view> command, std::string& error) {
-    const std::vector<std::vector<std::string_view>> commands{std::move(command)};
-    return std::move(run(key, commands, error)[0]);
-}
-
-// Grouped by node, each group in the belt's order (a channel lives on one node). On the
-// ingest's hot path: no copy of a payload, one append per publication.
-std::size_t RedisClient::publish(std::span<const Publication> publications, std::string& error) {
-    const std::string_view verb = endpoint_.cluster ? "SPUBLISH" : "PUBLISH";
+// The one place redirections are followed. Each command goes to the master serving its
+// key's slot (to the server, when single), pipelined per node in the callers' order; MOVED
+// makes the map be learnt again and the command be sent anew, ASK sends it once to the
+// importing node after ASKING. Every other reply goes to done(i, reply); a command whose
+// node cannot be reached gets none, and `error` says why.
+template <typename KeyOf, typename Append, typename Done>
+void RedisClient::dispatch(std::size_t count, KeyOf key_of, Append append, Done done, std::string& error) {
     const cluster::NodeAddress server{endpoint_.host, endpoint_.port};
     struct Group {
         cluster::NodeAddress node;
         std::vector<std::size_t> items;
     };
-    std::size_t acknowledged = 0;
-    std::vector<std::size_t> todo(publications.size());
-    for (std::size_t i = 0; i < todo.size(); ++i) todo[i] = i;
-    std::map<std::size_t, cluster::NodeAddress> asks;  // publication -> node to ask once
+    std::vector<std::size_t> todo(count);
+    for (std::size_t i = 0; i < count; ++i) todo[i] = i;
+    std::map<std::size_t, cluster::NodeAddress> asks;  // command -> node to ask once
     for (int round = 0; round <= max_redirections && !todo.empty(); ++round) {
+        if (endpoint_.cluster && slots_.empty() && !learn_slots(error)) return;
         std::vector<Group> groups;
-        if (endpoint_.cluster && slots_.empty() && !learn_slots(error)) return acknowledged;
         for (const std::size_t i : todo) {
             const cluster::NodeAddress* node = &server;
             if (const auto ask = asks.find(i); ask != asks.end()) node = &ask->second;
-            else if (endpoint_.cluster) node = slots_.master_of(cluster::key_slot(*publications[i].channel));
+            else if (endpoint_.cluster) node = slots_.master_of(cluster::key_slot(key_of(i)));
             if (!node) {
-                error = "no master serves the channel's slot (the cluster is not ready)";
-                continue;  // dropped: no node serves it now
+                error = fmt::format("no master serves slot {} (the cluster is not ready)", cluster::key_slot(key_of(i)));
+                continue;
             }
             auto group = std::find_if(groups.begin(), groups.end(), [&](const Group& g) { return g.node == *node; });
             if (group == groups.end()) group = groups.insert(groups.end(), Group{*node, {}});
@@ -170,31 +125,61 @@ std::size_t RedisClient::publish(std::span<const Publication> publications, std:
             if (!connection) continue;
             for (const std::size_t i : group.items) {
                 if (asks.count(i)) connection->append(std::array<std::string_view, 1>{"ASKING"});
-                connection->append(std::array<std::string_view, 3>{verb, *publications[i].channel,
-                                                                   publications[i].payload});
+                append(*connection, i);
             }
             for (const std::size_t i : group.items) {
                 const bool asked = asks.erase(i) > 0;
-                RedisReplyPtr answer = connection->read(error);
-                if (answer && asked) answer = connection->read(error);  // the first was ASKING's +OK
-                if (!answer) {
+                RedisReplyPtr reply = connection->read(error);
+                if (reply && asked) reply = connection->read(error);  // the first was ASKING's +OK
+                if (!reply) {
                     lost(node);
                     break;
                 }
-                if (const auto redirect = endpoint_.cluster ? redirect_in(answer) : std::nullopt) {
+                if (const auto redirect = endpoint_.cluster ? redirect_in(reply) : std::nullopt) {
                     if (redirect->ask) asks[i] = redirect->to;
                     else slots_.clear();
                     again.push_back(i);
-                } else if (answer->type == REDIS_REPLY_ERROR) {
-                    error.assign(answer->str, answer->len);
                 } else {
-                    ++acknowledged;
+                    done(i, std::move(reply));
                 }
             }
         }
-        std::sort(again.begin(), again.end());  // the belt's order again
+        std::sort(again.begin(), again.end());  // the callers' order again
         todo = std::move(again);
     }
+    if (!todo.empty()) error = "too many redirections";
+}
+
+std::vector<RedisReplyPtr> RedisClient::run(std::string_view key,
+                                            std::span<const std::vector<std::string_view>> commands,
+                                            std::string& error) {
+    std::vector<RedisReplyPtr> replies(commands.size());
+    dispatch(
+        commands.size(), [&](std::size_t) { return key; },
+        [&](RedisConnection& connection, std::size_t i) { connection.append(commands[i]); },
+        [&](std::size_t i, RedisReplyPtr reply) { replies[i] = std::move(reply); }, error);
+    return replies;
+}
+
+RedisReplyPtr RedisClient::run(std::string_view key, std::vector<std::string_view> command, std::string& error) {
+    const std::vector<std::vector<std::string_view>> commands{std::move(command)};
+    return std::move(run(key, commands, error)[0]);
+}
+
+// On the ingest's hot path: no copy of a payload, one append per publication.
+std::size_t RedisClient::publish(std::span<const Publication> publications, std::string& error) {
+    const std::string_view verb = endpoint_.cluster ? "SPUBLISH" : "PUBLISH";
+    std::size_t acknowledged = 0;
+    dispatch(
+        publications.size(), [&](std::size_t i) { return std::string_view(*publications[i].channel); },
+        [&](RedisConnection& connection, std::size_t i) {
+            connection.append(std::array<std::string_view, 3>{verb, *publications[i].channel, publications[i].payload});
+        },
+        [&](std::size_t, RedisReplyPtr reply) {
+            if (reply->type == REDIS_REPLY_ERROR) error.assign(reply->str, reply->len);
+            else ++acknowledged;
+        },
+        error);
     return acknowledged;
 }
 

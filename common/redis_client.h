@@ -41,6 +41,8 @@ public:
     const RedisEndpoint& endpoint() const { return endpoint_; }
 
 private:
+    template <typename KeyOf, typename Append, typename Done>
+    void dispatch(std::size_t count, KeyOf key_of, Append append, Done done, std::string& error);
     RedisConnection* connection_to(const RedisEndpoint& node, std::string& error);
     void lost(const RedisEndpoint& node);
     bool learn_slots(std::string& error);

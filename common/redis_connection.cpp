@@ -95,21 +95,4 @@ RedisReplyPtr RedisConnection::read(std::string& error) {
     return RedisReplyPtr(static_cast<redisReply*>(raw));
 }
 
-std::vector<RedisReplyPtr> RedisConnection::pipeline(std::span<const std::vector<std::string_view>> commands,
-                                                     std::string& error) {
-    std::vector<RedisReplyPtr> replies;
-    if (!ctx_) {
-        error = "not connected";
-        return replies;
-    }
-    for (const auto& command : commands) append(command);
-    replies.reserve(commands.size());
-    for (std::size_t i = 0; i < commands.size(); ++i) {
-        RedisReplyPtr reply = read(error);
-        if (!reply) return replies;
-        replies.push_back(std::move(reply));
-    }
-    return replies;
-}
-
 }  // namespace birdwatch

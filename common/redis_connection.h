@@ -76,9 +76,6 @@ public:
     // The next reply (an error reply included); null when the connection failed: `error`
     // then says why, and the connection is closed.
     RedisReplyPtr read(std::string& error);
-    // Sends the commands in one pipeline, then reads every reply (error replies included).
-    // On a connection error sets `error`, disconnects and returns the replies read so far.
-    std::vector<RedisReplyPtr> pipeline(std::span<const std::vector<std::string_view>> commands, std::string& error);
 
 private:
     struct Free {

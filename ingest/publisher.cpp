@@ -43,7 +43,7 @@ bool Publisher::ready() {
     if (redis_.connected()) return true;
     // Connect (on a cluster: learn the slot map) before a batch is risked on it.
     std::string error;
-    const RedisReplyPtr pong = redis_.run(options_.redis.cluster ? "" : "matches", {"PING"}, error);
+    const RedisReplyPtr pong = redis_.run("", {"PING"}, error);
     if (pong && pong->type != REDIS_REPLY_ERROR) {
         if (ever_connected_) reconnects_.inc();
         log_->info("msg=\"connected to redis\" host={} port={} cluster={}", options_.redis.host, options_.redis.port,

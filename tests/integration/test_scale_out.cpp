@@ -107,6 +107,13 @@ struct ClusterStack {
                                                 "--websocket.message_burst=100000"}));
     }
     std::string channel(int replica) const { return "matches:replica-" + std::to_string(replica); }
+    // `count` followers, alternately on each replica, client c on queries[c % queries.size()].
+    std::vector<std::unique_ptr<Follower>> follow(WsIo& io, int count, const std::vector<std::string>& queries) {
+        std::vector<std::unique_ptr<Follower>> followers;
+        for (int c = 0; c < count; ++c)
+            followers.push_back(std::make_unique<Follower>(io, ports[c % 2], queries[c % queries.size()]));
+        return followers;
+    }
     void stop_ingest(std::vector<std::unique_ptr<Follower>>& followers) { stop_and_settle(ingest, followers); }
 };
 
@@ -172,9 +179,7 @@ TEST_CASE("Redis Cluster: a master killed mid-stream fails over, its subscriptio
     ClusterStack stack({"--registry.lease_ttl_ms=30000", "--registry.refresh_ms=1000"});
     const std::vector<std::string> queries = synthetic_words(5, 20, 40);
     WsIo io;
-    std::vector<std::unique_ptr<Follower>> followers;
-    for (int c = 0; c < 60; ++c)
-        followers.push_back(std::make_unique<Follower>(io, stack.ports[c % 2], queries[c % 20]));
+    auto followers = stack.follow(io, 60, queries);
     REQUIRE(pump_until(followers, [&] { return live_total(followers) >= 300; }, 30s * sanitizer_slowdown));
 
     const unsigned short victim = stack.cluster.master_of(stack.channel(0));
@@ -200,9 +205,7 @@ TEST_CASE("Redis Cluster: the slot of a replica's channel moves to another maste
     ClusterStack stack;
     const std::vector<std::string> queries = synthetic_words(5, 20, 40);
     WsIo io;
-    std::vector<std::unique_ptr<Follower>> followers;
-    for (int c = 0; c < 40; ++c)
-        followers.push_back(std::make_unique<Follower>(io, stack.ports[c % 2], queries[c % 20]));
+    auto followers = stack.follow(io, 40, queries);
     REQUIRE(pump_until(followers, [&] { return live_total(followers) >= 200; }, 30s * sanitizer_slowdown));
 
     // Move the channel's slot as redis-cli --cluster reshard does, one slot by hand: the
