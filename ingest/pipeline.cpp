@@ -119,8 +119,10 @@ void Pipeline::apply_query_updates() {
                     mark_live(update->qid, *channel);
                 break;
             case QueryUpdate::Kind::hold:
-                if (Router::Channel* channel = router_.hold(update->qid, update->replica);
-                    channel && percolator_.contains(update->qid))
+                // Only for a query it matches (the registry announces a query before its
+                // holds): routes stay bounded by the queries held, whatever events say.
+                if (!percolator_.contains(update->qid)) break;
+                if (Router::Channel* channel = router_.hold(update->qid, update->replica))
                     mark_live(update->qid, *channel);
                 break;
             case QueryUpdate::Kind::drop:
@@ -137,8 +139,8 @@ void Pipeline::apply_query_updates() {
                     absent_since_.erase(qid);
                     add_query(qid, text);
                 }
-                for (auto& [qid, channel] : router_.snapshot(update->holds, now))
-                    if (percolator_.contains(qid)) mark_live(qid, *channel);
+                std::erase_if(update->holds, [&](const auto& hold) { return !percolator_.contains(hold.first); });
+                for (auto& [qid, channel] : router_.snapshot(update->holds, now)) mark_live(qid, *channel);
                 break;
             }
         }

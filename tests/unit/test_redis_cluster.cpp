@@ -5,6 +5,7 @@
 #include "common/redis_cluster.h"
 #include "fanout/fanout_config.h"
 #include "ingest/ingest_config.h"
+#include "ingest/pipeline.h"
 #include "ingest/query_follower.h"
 #include "ingest/router.h"
 
@@ -182,4 +183,31 @@ TEST_CASE("router: single mode puts everything on one channel, and per replica e
     std::vector<std::string> deletes_to;
     router.each_channel([&](Router::Channel& channel) { deletes_to.push_back(*channel.name); });
     CHECK(deletes_to == std::vector<std::string>{"matches:r2"});  // r1 holds nothing now
+}
+
+TEST_CASE("pipeline, per replica: a hold counts only for a query the ingest matches; its live marker and the tweets "
+          "then go to that replica's channel alone", "[cluster]") {
+    MetricsRegistry metrics;
+    BoundedChannel<StreamLine> lines(100);
+    BoundedChannel<QueryUpdate> queries(100);
+    BoundedChannel<AcceptedTweet> out(100);
+    PipelineOptions options;
+    options.per_replica_channels = true;
+    Pipeline pipeline(options, lines, queries, out, metrics);
+    pipeline.start();
+    const auto channels_of_next = [&] {
+        std::vector<std::string> channels;
+        if (auto accepted = out.pop_for(5s))
+            for (const auto& p : accepted->publications) channels.push_back(*p.channel + " " + p.payload.substr(0, 21));
+        return channels;
+    };
+    queries.push({QueryUpdate::Kind::hold, "qunknown", {}, "r1", {}, {}});  // no such query: ignored
+    queries.push({QueryUpdate::Kind::add, "qcats", "cats", {}, {}, {}});
+    queries.push({QueryUpdate::Kind::hold, "qcats", {}, "r2", {}, {}});
+    CHECK(channels_of_next() == std::vector<std::string>{R"(matches:r2 {"v":1,"type":"live",)"});
+    lines.push({R"({"id_str":"5","text":"cats","user":{"id_str":"1","screen_name":"a"}})", 0});
+    CHECK(channels_of_next() == std::vector<std::string>{R"(matches:r2 {"v":1,"type":"tweet")"});
+    lines.close();
+    pipeline.join();
+    CHECK(metrics.value("birdwatch_ingest_replica_channels") == 1);  // the stray hold made no channel
 }
