@@ -185,7 +185,7 @@ TEST_CASE("router: single mode puts everything on one channel, and per replica e
     CHECK(deletes_to == std::vector<std::string>{"matches:r2"});  // r1 holds nothing now
 }
 
-TEST_CASE("pipeline, per replica: a hold counts only for a query the ingest matches; its live marker and the tweets "
+TEST_CASE("pipeline, per replica: a hold counts only for a query the ingest matches, and its live marker and the tweets "
           "then go to that replica's channel alone", "[cluster]") {
     MetricsRegistry metrics;
     BoundedChannel<StreamLine> lines(100);
