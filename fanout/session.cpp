@@ -471,21 +471,29 @@ private:
     }
 
     // Tweets dropped for this slow client: once it has caught up (below the low
-    // watermark) it is told the ids in between, as for any gap, and resumes them.
+    // watermark) it is told the ids in between, as for any gap, and resumes them. Each run
+    // of drops is its own gap: tweets sent between two runs must not be resumed again.
     void note_slow_gap(const OutputBuffer::DroppedIds& dropped) {
-        const std::uint64_t after = dropped.first - 1;
-        slow_gap_after_ = slow_gap_last_ ? std::min(slow_gap_after_, after) : after;
-        slow_gap_last_ = std::max(slow_gap_last_, dropped.last);
-        // The oldest tweet still queued ends the gap: it is delivered, and it is stored, so
-        // a resume up to it can wait for the store to hold it.
-        slow_gap_before_ = dropped.next_kept > slow_gap_last_ ? dropped.next_kept : slow_gap_last_ + 1;
+        // The oldest tweet still queued ends the run: it is delivered, and it is stored,
+        // so a resume up to it can wait for the store to hold it.
+        const auto before = [](std::uint64_t last, std::uint64_t kept) { return kept > last ? kept : last + 1; };
+        // The run goes on while its end was still queued (this drop took it, or went no further).
+        if (!slow_gaps_.empty() && (dropped.first <= slow_gaps_.back().before || slow_gaps_.size() == max_slow_gaps)) {
+            SlowGap& run = slow_gaps_.back();
+            run.after = std::min(run.after, dropped.first - 1);
+            run.last = std::max(run.last, dropped.last);
+            run.before = before(run.last, dropped.next_kept);
+            return;
+        }
+        slow_gaps_.push_back({dropped.first - 1, dropped.last, before(dropped.last, dropped.next_kept)});
     }
 
-    void announce_slow_gap() {
-        if (!slow_gap_last_) return;
-        shared_.slow_client_gaps.inc();
-        output_.push_reply(make_frame(client::gap_notice(slow_gap_after_, slow_gap_before_)));
-        slow_gap_after_ = slow_gap_last_ = slow_gap_before_ = 0;
+    void announce_slow_gaps() {
+        for (const SlowGap& gap : slow_gaps_) {
+            shared_.slow_client_gaps.inc();
+            output_.push_reply(make_frame(client::gap_notice(gap.after, gap.before)));
+        }
+        slow_gaps_.clear();
     }
 
     // Keeps the loop's gauge and the slow-client clock in step with the buffer.
@@ -498,7 +506,7 @@ private:
             if (!over_since_) over_since_ = Clock::now();
         } else if (output_.below_low()) {
             over_since_.reset();
-            announce_slow_gap();
+            announce_slow_gaps();
             if (read_paused_ && !finished_ && !closing_) {
                 read_paused_ = false;
                 net::post(loop_.context, [self = shared_from_this()] {
@@ -554,7 +562,13 @@ private:
     websocket::ClientFrameReader reader_;
     OutputBuffer output_;
     std::size_t reported_bytes_ = 0;  // output_.buffered() as last added to the loop's gauge
-    std::uint64_t slow_gap_after_ = 0, slow_gap_last_ = 0, slow_gap_before_ = 0;  // tweets dropped, not yet told
+    struct SlowGap {
+        std::uint64_t after = 0, last = 0, before = 0;
+    };
+    // Runs of dropped tweets not yet told; past max_slow_gaps, later runs join the last one
+    // (its resume may then repeat tweets the client has: clients merge by id).
+    static constexpr std::size_t max_slow_gaps = 8;
+    std::vector<SlowGap> slow_gaps_;
 
     bool joined_ = false;
     bool waiting_writable_ = false;
