@@ -16,6 +16,7 @@
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
+#include <simdjson.h>
 
 #include <algorithm>
 #include <csignal>
@@ -132,51 +133,72 @@ TEST_CASE("200 queries subscribed while the ingest runs at 500 tweets/s, each fo
         std::this_thread::sleep_for(5ms);  // spread over a second, as the stream runs
     }
 
-    // History pages, followed to their end.
-    std::map<std::string, std::vector<std::string>> history;  // qid -> ids
+    // Each message is read once, as it comes: history pages followed to their end, live
+    // tweets kept under each of this client's qids they carry.
+    std::map<std::string, std::vector<std::string>> history, live;  // qid -> ids
     std::map<std::string, bool> history_done;
-    std::vector<std::size_t> read(clients.size(), 0);
-    const bool paged = wait_until([&] {
+    simdjson::dom::parser parser;
+    const auto pump = [&] {
         for (std::size_t c = 0; c < clients.size(); ++c) {
-            const auto messages = clients[c]->messages();
-            for (; read[c] < messages.size(); ++read[c]) {
-                const auto m = nlohmann::json::parse(messages[read[c]]);
-                if (m["type"] == "error") FAIL("error reply: " << m.dump());
-                if (m["type"] != "history") continue;
-                const std::string qid = m["qid"];
-                for (const auto& t : m["tweets"]) history[qid].push_back(t["id"]);
-                if (m["next_before"].is_null())
-                    history_done[qid] = true;
-                else
-                    clients[c]->send(nlohmann::json{{"type", "history"}, {"qid", qid}, {"size", 100},
-                                                    {"before", m["next_before"]}}.dump());
+            for (const auto& text : clients[c]->take_messages()) {
+                const simdjson::dom::element m = parser.parse(text);
+                const std::string_view type = m["type"].get_string().value();
+                if (type == "error") FAIL("error reply: " << text);
+                if (type == "tweet") {
+                    const std::string id(m["tweet"]["id"].get_string().value());
+                    for (const auto q : m["qids"].get_array()) {
+                        const std::string qid(q.get_string().value());
+                        if (const auto it = client_of.find(qid); it != client_of.end() && it->second == c)
+                            live[qid].push_back(id);
+                    }
+                } else if (type == "history") {
+                    const std::string qid(m["qid"].get_string().value());
+                    for (const auto t : m["tweets"].get_array()) history[qid].emplace_back(t["id"].get_string().value());
+                    if (m["next_before"].is_null())
+                        history_done[qid] = true;
+                    else
+                        clients[c]->send(nlohmann::json{{"type", "history"}, {"qid", qid}, {"size", 100},
+                                                        {"before", std::string(m["next_before"].get_string().value())}}
+                                             .dump());
+                }
             }
         }
+    };
+    REQUIRE(wait_until([&] {
+        pump();
         return history_done.size() == queries.size();
-    }, 60s * sanitizer_slowdown);
-    REQUIRE(paged);
+    }, 60s * sanitizer_slowdown));
 
-    std::this_thread::sleep_for(2s);  // live tweets flow to every subscription
+    wait_until([&] { pump(); return false; }, 2s);  // live tweets flow to every subscription
     ingest.signal(SIGTERM);
     REQUIRE(ingest.wait_exit(20s));
-    std::this_thread::sleep_for(500ms);  // the last publications reach the clients
+
+    // The store is final now: wait until the last publications reach the clients.
+    std::map<std::string, std::set<std::string>> stored;
+    for (const auto& [qid, query] : query_of) stored[qid] = stored_matches(db, query);
+    const auto received = [&](const std::string& qid) {
+        std::set<std::string> ids(history[qid].begin(), history[qid].end());
+        ids.insert(live[qid].begin(), live[qid].end());
+        return ids;
+    };
+    wait_until([&] {
+        pump();
+        return std::all_of(query_of.begin(), query_of.end(), [&](const auto& q) { return received(q.first) == stored[q.first]; });
+    }, 10s * sanitizer_slowdown);
 
     std::size_t with_history = 0, with_live = 0;
     for (const auto& [qid, query] : query_of) {
-        std::vector<std::string> live;
-        for (const auto& payload : tweet_payloads(*clients[client_of[qid]])) {
-            const auto qids = qids_of(payload);
-            if (std::find(qids.begin(), qids.end(), qid) != qids.end())
-                live.push_back(nlohmann::json::parse(payload)["tweet"]["id"]);
-        }
-        std::multiset<std::string> both(history[qid].begin(), history[qid].end());
-        both.insert(live.begin(), live.end());
-        const std::set<std::string> unique(both.begin(), both.end());
-        INFO("query " << query << ": history " << history[qid].size() << ", live " << live.size());
-        CHECK(unique.size() == both.size());  // nothing twice
-        CHECK(unique == stored_matches(db, query));
+        const std::set<std::string> unique = received(qid);
+        std::vector<std::string> missing, extra;
+        std::set_difference(stored[qid].begin(), stored[qid].end(), unique.begin(), unique.end(), std::back_inserter(missing));
+        std::set_difference(unique.begin(), unique.end(), stored[qid].begin(), stored[qid].end(), std::back_inserter(extra));
+        INFO("query " << query << ": history " << history[qid].size() << ", live " << live[qid].size() << ", stored "
+                      << stored[qid].size() << ", missing " << missing.size() << ", not stored " << extra.size());
+        CHECK(unique.size() == history[qid].size() + live[qid].size());  // nothing twice
+        CHECK(missing.empty());
+        CHECK(extra.empty());
         with_history += !history[qid].empty();
-        with_live += !live.empty();
+        with_live += !live[qid].empty();
     }
     CHECK(with_history > 150);  // the test exercised both sides of the boundary
     CHECK(with_live > 150);
