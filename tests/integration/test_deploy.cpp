@@ -50,7 +50,7 @@ int run(const std::vector<std::string>& argv, const TempDir& dir, const std::str
 
 }  // namespace
 
-TEST_CASE("deploy files: nginx -t, systemd-analyze verify and docker-compose config accept them (with the cluster override too)", "[deploy]") {
+TEST_CASE("deploy files: nginx -t, systemd-analyze verify and docker-compose config accept them (every stack and override)", "[deploy]") {
     TempDir dir;
     const std::string nginx = find_program("nginx");
     REQUIRE_FALSE(nginx.empty());  // installed by scripts/install-deps
@@ -76,15 +76,20 @@ TEST_CASE("deploy files: nginx -t, systemd-analyze verify and docker-compose con
     if (compose.empty()) {
         WARN("skipped: docker-compose is not installed");
     } else {
-        const int rc = run({compose, "-f", BIRDWATCH_SOURCE_DIR "/docker/docker-compose.yml", "config", "--quiet"},
-                           dir, "compose.log");
-        INFO(read_file(dir.file("compose.log")));
-        CHECK(rc == 0);
-        const int cluster_rc = run({compose, "-f", BIRDWATCH_SOURCE_DIR "/docker/docker-compose.yml", "-f",
-                                    BIRDWATCH_SOURCE_DIR "/docker/docker-compose.cluster.yml", "config", "--quiet"},
-                                   dir, "compose-cluster.log");
-        INFO(read_file(dir.file("compose-cluster.log")));
-        CHECK(cluster_rc == 0);
+        const std::string files = BIRDWATCH_SOURCE_DIR "/docker/docker-compose";
+        for (const auto& stack : std::vector<std::vector<std::string>>{{".yml"},
+                                                                      {".yml", ".cluster.yml"},
+                                                                      {".sqlite.yml"},
+                                                                      {".sqlite.yml", ".offline.yml"},
+                                                                      {".yml", ".offline.yml"}}) {
+            std::vector<std::string> argv{compose};
+            for (const auto& file : stack) argv.insert(argv.end(), {"-f", files + file});
+            argv.insert(argv.end(), {"config", "--quiet"});
+            const int rc = run(argv, dir, "compose.log");
+            INFO("docker-compose" << stack[0] << (stack.size() > 1 ? " + " + stack[1] : "") << ":\n"
+                                  << read_file(dir.file("compose.log")));
+            CHECK(rc == 0);
+        }
     }
 }
 

@@ -35,41 +35,6 @@ std::vector<std::string> joined(std::vector<std::string> first, const Lists&... 
     return first;
 }
 
-// Pumps every follower until `done` holds or `timeout` passes.
-template <typename Done>
-bool pump_until(std::vector<std::unique_ptr<Follower>>& followers, Done done, std::chrono::milliseconds timeout) {
-    return wait_until([&] {
-        for (auto& f : followers) f->pump();
-        return done();
-    }, timeout);
-}
-
-std::size_t live_total(const std::vector<std::unique_ptr<Follower>>& followers) {
-    std::size_t n = 0;
-    for (const auto& f : followers) n += f->live;
-    return n;
-}
-
-// Each follower holds exactly the store's matching set, nothing twice, no stray tweet.
-void check_complete(const std::vector<std::unique_ptr<Follower>>& followers, const std::string& db) {
-    std::map<std::string, std::set<std::string>> expected;
-    for (const auto& f : followers) {
-        if (!expected.count(f->query)) expected[f->query] = stored_matches(db, f->query);
-        std::vector<std::string> missing, extra;
-        std::set_difference(expected[f->query].begin(), expected[f->query].end(), f->got.begin(), f->got.end(),
-                            std::back_inserter(missing));
-        std::set_difference(f->got.begin(), f->got.end(), expected[f->query].begin(), expected[f->query].end(),
-                            std::back_inserter(extra));
-        INFO("query " << f->query << ": " << f->got.size() << " received, " << expected[f->query].size()
-                      << " stored, " << missing.size() << " missing, " << extra.size() << " not stored, "
-                      << f->gaps << " gaps");
-        CHECK(missing.empty());
-        CHECK(extra.empty());
-        CHECK(f->duplicates == 0);
-        CHECK(f->strays == 0);
-    }
-}
-
 // SIGTERM: the ingest drains and exits 0; then the last publications arrive, and every
 // follower's history and resumes come to their last page (store reads can queue up:
 // a hundred clients resuming at once under a sanitizer take seconds).

@@ -8,6 +8,7 @@
 #include "common/store/sqlite_store.h"
 #include "common/tweet_parser.h"
 #include "ingest/sources/synthetic_corpus.h"
+#include "tests/support/process.h"
 #include "tests/support/ws_client.h"
 
 #include <catch2/catch.hpp>
@@ -15,6 +16,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <set>
@@ -31,7 +33,7 @@ struct Follower {
     std::string query, qid;
     std::set<std::string> got;          // tweet ids, from history, live and resume
     std::set<std::string> qids_seen;    // every qid named by the live payloads it received
-    std::size_t read = 0, duplicates = 0, strays = 0, gaps = 0, live = 0;
+    std::size_t read = 0, duplicates = 0, strays = 0, gaps = 0, live = 0, reconnects = 0;
     std::size_t resuming = 0;  // gaps whose resume has not come to its last page yet
     bool history_done = false;
     // simdjson's parser lives in a shared library: under ThreadSanitizer it runs uninstrumented,
@@ -45,6 +47,24 @@ struct Follower {
         qid = parse_query(query).query->id;
         ws->send(nlohmann::json{{"type", "subscribe"}, {"query", query}}.dump());
         if (history) ws->send(nlohmann::json{{"type", "history"}, {"qid", qid}, {"size", 100}}.dump());
+    }
+
+    // A closed connection (its replica went away) is opened again, the query subscribed
+    // again, and everything after the newest tweet it had resumed (docs/protocol.md).
+    // True when it was closed and is open again.
+    bool reconnect_if_closed(WsIo& io, unsigned short port) {
+        if (ws->is_open()) return false;
+        pump();  // what arrived before the close counts
+        auto again = std::make_unique<WsClient>(io);
+        if (!again->connect(port)) return false;  // tried again on the next call
+        ws = std::move(again);
+        ++reconnects;
+        ws->send(nlohmann::json{{"type", "subscribe"}, {"query", query}}.dump());
+        std::uint64_t newest = 0;
+        for (const auto& id : got) newest = std::max<std::uint64_t>(newest, std::stoull(id));
+        ++resuming;
+        ws->send(nlohmann::json{{"type", "resume"}, {"qid", qid}, {"since_id", std::to_string(newest)}}.dump());
+        return true;
     }
 
     // Reads and forgets (a benchmark's load: what arrives is not kept).
@@ -137,6 +157,41 @@ inline std::vector<std::string> synthetic_words(std::uint64_t seed, std::size_t 
     std::vector<std::string> words;
     for (std::size_t i = skip; i < skip + count; ++i) words.push_back(ranked[i].second);
     return words;
+}
+
+// Pumps every follower until `done` holds or `timeout` passes.
+template <typename Done>
+bool pump_until(std::vector<std::unique_ptr<Follower>>& followers, Done done, std::chrono::milliseconds timeout) {
+    return wait_until([&] {
+        for (auto& f : followers) f->pump();
+        return done();
+    }, timeout);
+}
+
+inline std::size_t live_total(const std::vector<std::unique_ptr<Follower>>& followers) {
+    std::size_t n = 0;
+    for (const auto& f : followers) n += f->live;
+    return n;
+}
+
+// Each follower holds exactly the store's matching set, nothing twice, no stray tweet.
+inline void check_complete(const std::vector<std::unique_ptr<Follower>>& followers, const std::string& db) {
+    std::map<std::string, std::set<std::string>> expected;
+    for (const auto& f : followers) {
+        if (!expected.count(f->query)) expected[f->query] = stored_matches(db, f->query);
+        std::vector<std::string> missing, extra;
+        std::set_difference(expected[f->query].begin(), expected[f->query].end(), f->got.begin(), f->got.end(),
+                            std::back_inserter(missing));
+        std::set_difference(f->got.begin(), f->got.end(), expected[f->query].begin(), expected[f->query].end(),
+                            std::back_inserter(extra));
+        INFO("query " << f->query << ": " << f->got.size() << " received, " << expected[f->query].size()
+                      << " stored, " << missing.size() << " missing, " << extra.size() << " not stored, "
+                      << f->gaps << " gaps, " << f->reconnects << " reconnects");
+        CHECK(missing.empty());
+        CHECK(extra.empty());
+        CHECK(f->duplicates == 0);
+        CHECK(f->strays == 0);
+    }
 }
 
 }  // namespace birdwatch::test
