@@ -118,6 +118,12 @@ void append_tweet_json(std::string& out, const Tweet& t) {
     append_string_or_null(out, t.in_reply_to_user);
     out.append(",\"has_media\":");
     out.append(t.has_media ? "true" : "false");
+    for (const auto& [name, count] : {std::pair{",\"retweet_count\":", &t.retweet_count},
+                                      std::pair{",\"like_count\":", &t.like_count}}) {
+        out.append(name);
+        if (*count) json_text::append_int(out, **count);
+        else out.append("null");
+    }
     out.append(",\"quoted\":");
     if (!t.quoted) {
         out.append("null}");

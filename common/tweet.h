@@ -45,6 +45,8 @@ struct Tweet {
     std::string in_reply_to_user;       // screen name replied to, empty if none or unknown
     bool has_media = false;
     std::optional<QuotedPost> quoted;   // a Quote Tweet's quoted Post
+    // Engagement as the source last counted it (a Retweet: the original's); absent when it sent none.
+    std::optional<std::int64_t> retweet_count, like_count;
 
     bool operator==(const Tweet&) const = default;
 };

@@ -234,6 +234,8 @@ void take_retweeted(Tweet& retweet, Tweet original) {
     retweet.mentions = std::move(original.mentions);
     retweet.urls = std::move(original.urls);
     retweet.has_media = retweet.has_media || original.has_media;
+    if (original.retweet_count) retweet.retweet_count = original.retweet_count;
+    if (original.like_count) retweet.like_count = original.like_count;
     retweet.retweet_of = std::move(original.id);
     retweet.retweet_of_user = std::move(original.user.screen_name);
     if (!retweet.quoted) retweet.quoted = std::move(original.quoted);
@@ -289,6 +291,15 @@ public:
         }
         if (key == "attachments") return read_attachments(v);
         if (key == "delete") return read_deletion(v);
+        // v1.1 and our form at the top level; v2 in public_metrics.
+        if (key == "retweet_count") return read_count(v, tweet_.retweet_count);
+        if (key == "favorite_count" || key == "like_count") return read_count(v, tweet_.like_count);
+        if (key == "public_metrics")
+            return for_each_field(v, [&](std::string_view k, od::value m) -> error_code {
+                if (k == "retweet_count") return read_count(m, tweet_.retweet_count);
+                if (k == "like_count") return read_count(m, tweet_.like_count);
+                return simdjson::SUCCESS;
+            });
         return simdjson::SUCCESS;
     }
 
@@ -395,6 +406,17 @@ private:
             if (!err) list.push_back(value.empty() ? std::move(fallback) : std::move(value));
             return err;
         });
+    }
+
+    // A count is a non-negative integer; anything else (null, "100+") leaves it unknown.
+    static error_code read_count(od::value v, std::optional<std::int64_t>& out) {
+        od::json_type type;
+        if (auto err = v.type().get(type)) return err;
+        if (type != od::json_type::number) return simdjson::SUCCESS;
+        std::int64_t value = 0;
+        if (v.get_int64().get(value) || value < 0) return simdjson::SUCCESS;
+        out = value;
+        return simdjson::SUCCESS;
     }
 
     static error_code read_bool(od::value v, bool& out) {

@@ -1,99 +1,190 @@
-// The birdwatch web client: one WebSocket to the replica that served this page,
-// one live search at a time, history paging, reconnect with resume, gaps filled
-// (docs/protocol.md).
-(() => {
-  const list = document.getElementById("tweets");
-  const status = document.getElementById("status");
-  const older = document.getElementById("older");
-  const seen = new Set();
-  let socket, qid = null, query = document.getElementById("query").value, newest = null, nextBefore = null, retry = 1;
+// birdwatch.js: a client of the fanout's WebSocket protocol (docs/protocol.md) that any
+// page can import. One connection carries several live searches; each gets its history,
+// its live tweets, the tweets it missed while disconnected or during a gap (resume), and
+// deletions. Live and resumed tweets reach a search once (a bounded memory of ids).
+//
+//   import { Birdwatch } from "./birdwatch.js";
+//   const bw = new Birdwatch({ onStatus: (s) => …, onStats: (m) => … });
+//   const search = bw.search("#music OR concert", {
+//     onSubscribed: (canonical) => …, onTweets: (tweets, how) => …,   // how: live | history | resumed
+//     onError: (error) => …, onDelete: (id) => … });
+//   search.loadEarlier(olderThanId);   search.close();
 
-  const say = (text, error = false) => { status.textContent = text; status.className = error ? "error" : ""; };
+const MAX_SEEN_IDS = 20000;        // per search: ids remembered to drop repeats
+const HISTORY_PAGE = 20;
+const BACKOFF_FIRST_MS = 500, BACKOFF_MAX_MS = 30000;
+// Replies to a subscribe that are errors (the others belong to other requests).
+const SUBSCRIBE_ERRORS = new Set(["bad_query", "too_many_subscriptions"]);
 
-  function render(tweet) {
-    if (seen.has(tweet.id)) return;  // live, history and resume may overlap: merge by id
-    seen.add(tweet.id);
-    if (!newest || BigInt(tweet.id) > BigInt(newest)) newest = tweet.id;
-    const item = document.createElement("li");
-    const who = document.createElement("span");
-    who.className = "who";
-    who.textContent = "@" + tweet.user.screen_name;
-    const when = document.createElement("span");
-    when.className = "when";
-    when.textContent = new Date(tweet.timestamp_ms).toLocaleString();
-    if (tweet.retweet_of_user) who.textContent += " ↻ @" + tweet.retweet_of_user;  // a Retweet: the original's text
-    const text = document.createElement("div");
-    text.className = "text";
-    text.textContent = tweet.text;
-    item.dataset.id = tweet.id;
-    item.append(who, when, text);
-    if (tweet.quoted) {
-      const quoted = document.createElement("blockquote");
-      quoted.className = "quoted";
-      quoted.textContent = "@" + tweet.quoted.user.screen_name + ": " + tweet.quoted.text;
-      item.append(quoted);
+const defaultUrl = () => (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws";
+
+export class Search {
+  constructor(client, query, handlers) {
+    this.client = client;
+    this.query = query;          // as typed; the canonical text once subscribed
+    this.qid = null;
+    this.closed = false;
+    this.newest = 0n;            // newest tweet id this search has shown
+    this.handlers = handlers;
+    this.seen = new Set();
+  }
+
+  // An earlier page from the store, before `beforeId` (default: where live delivery began).
+  loadEarlier(beforeId = null, size = HISTORY_PAGE) {
+    if (!this.qid) return;
+    this.client.send({ type: "history", qid: this.qid, size, ...(beforeId ? { before: beforeId } : {}) });
+  }
+
+  close() {
+    if (this.closed) return;
+    this.closed = true;
+    this.client.forget(this);
+  }
+
+  take(tweets, how) {
+    const fresh = [];
+    for (const tweet of tweets) {
+      const id = BigInt(tweet.id);
+      if (id > this.newest) this.newest = id;
+      // A history page is asked for explicitly (again, after the page dropped it): always shown.
+      if (how !== "history") {
+        if (this.seen.has(tweet.id)) continue;
+        this.seen.add(tweet.id);
+        if (this.seen.size > MAX_SEEN_IDS) this.seen.delete(this.seen.values().next().value);
+      }
+      fresh.push(tweet);
     }
-    // Newest first, by id: live, history and resumed tweets (which may arrive after newer
-    // live ones) all take their place in one order.
-    const newer = BigInt(tweet.id);
-    const before = [...list.children].find((li) => BigInt(li.dataset.id) < newer);
-    list.insertBefore(item, before || null);
+    if (fresh.length) this.handlers.onTweets?.(fresh, how);
+  }
+}
+
+export class Birdwatch {
+  constructor({ url = defaultUrl(), onStatus = () => {}, onStats = () => {} } = {}) {
+    this.url = url;
+    this.onStatus = onStatus;
+    this.onStats = onStats;
+    this.searches = [];          // in the order they were asked for
+    this.byQid = new Map();      // qid -> Set of searches (two may ask for the same query)
+    this.pending = [];           // searches whose subscribe awaits its reply, in order
+    this.failures = 0;
+    this.connect();
   }
 
-  function remove(id) {  // deleted at its source: shown nowhere any more
-    for (const item of list.querySelectorAll("li")) if (item.dataset.id === id) item.remove();
+  search(query, handlers = {}) {
+    const search = new Search(this, query, handlers);
+    this.searches.push(search);
+    this.subscribe(search);
+    return search;
   }
 
-  function send(message) { if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message)); }
-
-  function subscribe(text, resume) {
-    if (qid && !resume) send({ type: "unsubscribe", qid });
-    query = text;
-    send({ type: "subscribe", query });
+  send(message) {
+    if (this.socket?.readyState !== WebSocket.OPEN) return false;
+    this.socket.send(JSON.stringify(message));
+    return true;
   }
 
-  function connect() {
-    socket = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws");
-    socket.onopen = () => { retry = 1; say("connected"); subscribe(query, qid !== null); };
-    socket.onclose = () => {
-      say("disconnected, reconnecting in " + retry + " s", true);
-      setTimeout(connect, retry * 1000 + Math.random() * 500);  // backoff with jitter: no reconnect storms
-      retry = Math.min(retry * 2, 16);
+  subscribe(search) {
+    if (this.send({ type: "subscribe", query: search.query })) this.pending.push(search);
+  }
+
+  forget(search) {
+    this.searches = this.searches.filter((s) => s !== search);
+    const sharing = this.byQid.get(search.qid);
+    if (!sharing) return;
+    sharing.delete(search);
+    if (sharing.size === 0) {
+      this.byQid.delete(search.qid);
+      this.send({ type: "unsubscribe", qid: search.qid });
+    }
+  }
+
+  connect() {
+    this.onStatus({ state: "connecting" });
+    const socket = new WebSocket(this.url);
+    this.socket = socket;
+    socket.onopen = () => {
+      this.failures = 0;
+      this.pending = [];
+      this.byQid.clear();
+      this.onStatus({ state: "connected" });
+      for (const search of this.searches) this.subscribe(search);  // resumed where each stood
     };
-    // A frame carries one or more messages, one per line (docs/protocol.md).
-    socket.onmessage = (event) => { for (const line of event.data.split("\n")) receive(JSON.parse(line)); };
-    const receive = (m) => {
-      if (m.type === "tweet") render(m.tweet);
-      else if (m.type === "subscribed") {
-        const resumed = qid === m.qid && newest;
-        qid = m.qid;
-        say("live: " + m.query);
-        if (resumed) send({ type: "resume", qid, since_id: newest });
-        else send({ type: "history", qid, size: 20 });
-      } else if (m.type === "delete") {
-        remove(m.id);
-      } else if (m.type === "gap") {  // the replica may have missed tweets: fetch them from the store
-        if (qid) send({ type: "resume", qid, since_id: m.after_id, before_id: m.before_id });
-      } else if (m.type === "history" || m.type === "resumed") {
-        for (const t of m.tweets) render(t);
-        if (m.type === "history") { nextBefore = m.next_before; older.hidden = !nextBefore; }
-        else if (m.next_since)  // resumed in pages
-          send({ type: "resume", qid, since_id: m.next_since, ...(m.before_id ? { before_id: m.before_id } : {}) });
-      } else if (m.type === "stats") {
-        document.title = "birdwatch · " + m.users + " watching · " + m.tweets_per_second + " tweets/s";
-      } else if (m.type === "error") {
-        say(m.message + (m.position !== undefined ? " (at " + m.position + ")" : ""), true);
+    socket.onclose = () => {
+      if (this.socket !== socket) return;
+      // Full jitter: replicas that restart are not met by every client at the same instant.
+      const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** this.failures++);
+      const delay = Math.round(ceiling / 2 + Math.random() * ceiling / 2);
+      this.onStatus({ state: "disconnected", retryMs: delay });
+      setTimeout(() => this.connect(), delay);
+    };
+    // A frame carries one or more messages, one per line.
+    socket.onmessage = (event) => {
+      for (const line of String(event.data).split("\n")) {
+        let message;
+        try { message = JSON.parse(line); } catch { continue; }
+        this.receive(message);
       }
     };
   }
 
-  document.getElementById("search").onsubmit = (event) => {
-    event.preventDefault();
-    list.replaceChildren();
-    seen.clear();
-    newest = null;
-    subscribe(document.getElementById("query").value, false);
-  };
-  older.onclick = () => send({ type: "history", qid, size: 20, before: nextBefore });
-  connect();
-})();
+  each(qid, visit) {
+    for (const search of this.byQid.get(qid) ?? []) visit(search);
+  }
+
+  receive(m) {
+    switch (m.type) {
+      case "tweet":
+        for (const qid of m.qids) this.each(qid, (s) => s.take([m.tweet], "live"));
+        break;
+      case "subscribed": {
+        const search = this.pending.shift();
+        if (!search) break;
+        if (search.closed) {  // closed while its subscribe was in flight
+          if (!this.byQid.has(m.qid)) this.send({ type: "unsubscribe", qid: m.qid });
+          break;
+        }
+        search.qid = m.qid;
+        search.query = m.query;
+        if (!this.byQid.has(m.qid)) this.byQid.set(m.qid, new Set());
+        this.byQid.get(m.qid).add(search);
+        search.handlers.onSubscribed?.(m.query);
+        // Back after a reconnect: everything after the newest tweet shown; new: its history.
+        if (search.newest > 0n) this.send({ type: "resume", qid: m.qid, since_id: search.newest.toString() });
+        else search.loadEarlier();
+        break;
+      }
+      case "history":
+        this.each(m.qid, (s) => {
+          s.take(m.tweets, "history");
+          s.handlers.onHistoryEnd?.(m.next_before);
+        });
+        break;
+      case "resumed":
+        this.each(m.qid, (s) => s.take(m.tweets, "resumed"));
+        if (m.next_since)
+          this.send({ type: "resume", qid: m.qid, since_id: m.next_since, ...(m.before_id ? { before_id: m.before_id } : {}) });
+        break;
+      case "gap":  // tweets between the two ids may have been missed: fetch them from the store
+        for (const qid of this.byQid.keys())
+          this.send({ type: "resume", qid, since_id: m.after_id, before_id: m.before_id });
+        break;
+      case "delete":
+        for (const search of this.searches) search.handlers.onDelete?.(m.id);
+        break;
+      case "stats":
+        this.onStats(m);
+        break;
+      case "error":
+        if (SUBSCRIBE_ERRORS.has(m.code) || (m.code === "bad_message" && m.field === "query")) {
+          const search = this.pending.shift();
+          if (!search) break;
+          this.searches = this.searches.filter((s) => s !== search);
+          search.closed = true;
+          search.handlers.onError?.(m);
+        } else {
+          this.onStatus({ state: "error", error: m });
+        }
+        break;
+    }
+  }
+}

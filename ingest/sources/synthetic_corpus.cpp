@@ -137,6 +137,16 @@ std::string SyntheticCorpus::tweet_text(const char* lang, std::string& entities,
     return text;
 }
 
+// Retweet and like counts, skewed as engagement is (most posts few, some many), derived
+// from the id so that adding them left every seed's stream of draws as it was.
+static std::string engagement(const std::string& id) {
+    std::uint64_t h = std::stoull(id) * 0x9E3779B97F4A7C15ULL;
+    h ^= h >> 29;
+    const std::uint64_t retweets = h % 8 == 0 ? h % 5000 : h % 40;
+    const std::uint64_t likes = retweets * 3 + (h >> 20) % 60;
+    return ",\"retweet_count\":" + std::to_string(retweets) + ",\"favorite_count\":" + std::to_string(likes);
+}
+
 std::string SyntheticCorpus::next() {
     const std::uint64_t n = produced_++;
     const std::int64_t created_ms = start_ms_ + static_cast<std::int64_t>(n) * spacing_ms_;
@@ -158,7 +168,8 @@ std::string SyntheticCorpus::next() {
         const std::string original_id = std::to_string(snowflake(below(n), 0));
         retweeted = ",\"retweeted_status\":{\"id_str\":\"" + original_id + "\",\"text\":";
         json_text::append_string(retweeted, text);
-        retweeted += ",\"user\":{\"id_str\":\"" + original.id + "\",\"screen_name\":\"" + original.screen_name + "\"}}";
+        retweeted += engagement(original_id) + ",\"user\":{\"id_str\":\"" + original.id + "\",\"screen_name\":\"" +
+                     original.screen_name + "\"}}";
         text = "RT @" + original.screen_name + ": " + text;
     }
     out += "\"text\":";
@@ -175,6 +186,7 @@ std::string SyntheticCorpus::next() {
     out += "\"user\":{\"id\":" + author.id + ",\"id_str\":\"" + author.id + "\",\"name\":\"" + author.name +
            "\",\"screen_name\":\"" + author.screen_name + "\",\"followers_count\":" + std::to_string(author.followers) +
            ",\"profile_image_url_https\":\"https://example.com/avatar/" + author.id + ".png\"}";
+    out += retweeted.empty() ? engagement(id) : ",\"retweet_count\":0,\"favorite_count\":0";  // as X counts a Retweet
     out += retweeted;
     out += ",\"entities\":" + entities;
     out += ",\"lang\":\"";

@@ -35,8 +35,10 @@ TEST_CASE("scripts/run prints a WebSocket URL where tweets arrive, and Ctrl-C st
     WsClient client(io);
     const HttpReply page = http_get(port, "/");  // the web client is served by the same replica
     CHECK(page.status == 200);
-    CHECK(page.body.find("<script src=\"birdwatch.js\">") != std::string::npos);
+    CHECK(page.body.find("<script type=\"module\" src=\"app.js\">") != std::string::npos);
+    CHECK(http_get(port, "/app.js").body.find("from \"./birdwatch.js\"") != std::string::npos);
     CHECK(http_get(port, "/birdwatch.js").body.find("new WebSocket") != std::string::npos);
+    CHECK(http_get(port, "/favicon.svg").status == 200);
     CHECK(http_get(port, "/../CMakeLists.txt").status == 404);
     REQUIRE(client.connect(port));
     subscribe(client, "the OR hoy OR heute");

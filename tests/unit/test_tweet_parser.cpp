@@ -347,3 +347,48 @@ TEST_CASE("delete notices: v1.1 and v2 compliance events name the deleted tweet"
     CHECK((deletes == 0 || deletes >= 700));
     CHECK(out.empty());
 }
+
+TEST_CASE("retweet and like counts: v1.1 at the top level, v2 in public_metrics, a Retweet's from the original, "
+          "our form round trip, and no count where the source sent none or nonsense", "[parser]") {
+    TweetParser parser;
+    std::vector<Tweet> out;
+    const auto parse_one = [&](const std::string& line) {
+        out.clear();
+        REQUIRE(parser.parse(line, out).kind == Kind::tweets);
+        REQUIRE(out.size() == 1);
+        return out[0];
+    };
+    const Tweet v1 = parse_one(R"({"id_str":"10","text":"a","user":{"id_str":"1","screen_name":"a"},
+                                   "retweet_count":12,"favorite_count":34})");
+    CHECK(v1.retweet_count == 12);
+    CHECK(v1.like_count == 34);
+
+    const Tweet v2 = parse_one(R"({"data":{"id":"11","text":"b","author_id":"2",
+                                   "public_metrics":{"retweet_count":5,"reply_count":1,"like_count":6,"quote_count":0}},
+                                   "includes":{"users":[{"id":"2","username":"b","public_metrics":{"followers_count":9}}]}})");
+    CHECK(v2.retweet_count == 5);
+    CHECK(v2.like_count == 6);
+    CHECK(v2.user.followers_count == 9);
+
+    const Tweet retweet = parse_one(R"({"id_str":"12","text":"RT @o: c","user":{"id_str":"3","screen_name":"r"},
+                                        "retweet_count":0,"favorite_count":0,
+                                        "retweeted_status":{"id_str":"9","text":"c","retweet_count":700,
+                                          "favorite_count":900,"user":{"id_str":"4","screen_name":"o"}}})");
+    CHECK(retweet.retweet_count == 700);
+    CHECK(retweet.like_count == 900);
+
+    const Tweet none = parse_one(R"({"id_str":"13","text":"d","user":{"id_str":"5","screen_name":"d"},
+                                     "retweet_count":"100+","favorite_count":-3})");
+    CHECK_FALSE(none.retweet_count);
+    CHECK_FALSE(none.like_count);
+
+    for (const Tweet& t : {v1, none}) {
+        std::string json;
+        append_tweet_json(json, t);
+        INFO(json);
+        CHECK(parse_one(json) == t);
+    }
+    std::string json;
+    append_tweet_json(json, none);
+    CHECK(json.find(R"("retweet_count":null,"like_count":null)") != std::string::npos);
+}
