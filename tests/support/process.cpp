@@ -1,5 +1,6 @@
 #include "tests/support/process.h"
 
+#include <atomic>
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -138,8 +139,20 @@ int bound_loopback(unsigned short port) {
 
 }  // namespace
 
+// Below Linux's ephemeral range (32768+): a daemon restarted on its port must find it free,
+// and the kernel hands ports of that range to any outgoing connection meanwhile. Each
+// process walks the range from its own pid-chosen start, so concurrent tests rarely meet.
 unsigned short free_port() {
-    const int fd = bound_loopback(0);
+    constexpr unsigned first = 20000, count = 12768;
+    static std::atomic<unsigned> next{static_cast<unsigned>(::getpid()) * 7919u};
+    for (unsigned attempt = 0; attempt < count; ++attempt) {
+        const auto port = static_cast<unsigned short>(first + next.fetch_add(131) % count);
+        if (const int fd = bound_loopback(port); fd >= 0) {
+            ::close(fd);
+            return port;
+        }
+    }
+    const int fd = bound_loopback(0);  // the whole range busy: any port the kernel gives
     sockaddr_in addr{};
     socklen_t len = sizeof addr;
     ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);

@@ -14,12 +14,23 @@ export const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+// Below Linux's ephemeral range, as tests/support/process.cpp picks them: the fanout is
+// restarted on its port, which an outgoing connection must not have taken meanwhile.
+let nextPort = process.pid * 7919;
 export async function freePort() {
-  const server = net.createServer();
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+  for (let attempt = 0; attempt < 12768; ++attempt) {
+    const port = 20000 + ((nextPort += 131) % 12768);
+    const server = net.createServer();
+    const bound = await new Promise((resolve) => {
+      server.once("error", () => resolve(false));
+      server.listen(port, "127.0.0.1", () => resolve(true));
+    });
+    if (bound) {
+      await new Promise((resolve) => server.close(resolve));
+      return port;
+    }
+  }
+  throw new Error("no free port below 32768");
 }
 
 export async function waitFor(what, predicate, timeoutMs) {
