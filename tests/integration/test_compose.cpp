@@ -36,11 +36,8 @@ void container_command(const char* variable) {
 template <typename Done>
 bool follow_until(WsIo& io, unsigned short port, std::vector<std::unique_ptr<Follower>>& followers, Done done,
                   std::chrono::milliseconds timeout) {
-    return wait_until([&] {
-        for (auto& f : followers) {
-            f->reconnect_if_closed(io, port);
-            f->pump();
-        }
+    return pump_until(followers, [&] {
+        for (auto& f : followers) f->reconnect_if_closed(io, port);
         return done();
     }, timeout);
 }
@@ -49,10 +46,6 @@ std::size_t reconnects(const std::vector<std::unique_ptr<Follower>>& followers) 
     std::size_t n = 0;
     for (const auto& f : followers) n += f->reconnects;
     return n;
-}
-
-bool all_settled(const std::vector<std::unique_ptr<Follower>>& followers) {
-    return std::all_of(followers.begin(), followers.end(), [](const auto& f) { return f->settled(); });
 }
 
 }  // namespace

@@ -43,9 +43,7 @@ void stop_and_settle(ChildProcess& ingest, std::vector<std::unique_ptr<Follower>
     INFO(ingest.log_tail());
     REQUIRE(ingest.wait_exit(30s) == 0);
     pump_until(followers, [] { return false; }, 1s);
-    CHECK(pump_until(followers, [&] {
-        return std::all_of(followers.begin(), followers.end(), [](const auto& f) { return f->settled(); });
-    }, 60s * sanitizer_slowdown));
+    CHECK(pump_until(followers, [&] { return all_settled(followers); }, 60s * sanitizer_slowdown));
     pump_until(followers, [] { return false; }, 500ms);
 }
 

@@ -168,6 +168,10 @@ bool pump_until(std::vector<std::unique_ptr<Follower>>& followers, Done done, st
     }, timeout);
 }
 
+inline bool all_settled(const std::vector<std::unique_ptr<Follower>>& followers) {
+    return std::all_of(followers.begin(), followers.end(), [](const auto& f) { return f->settled(); });
+}
+
 inline std::size_t live_total(const std::vector<std::unique_ptr<Follower>>& followers) {
     std::size_t n = 0;
     for (const auto& f : followers) n += f->live;
