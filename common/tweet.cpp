@@ -124,6 +124,8 @@ void append_tweet_json(std::string& out, const Tweet& t) {
         if (*count) json_text::append_int(out, **count);
         else out.append("null");
     }
+    out.append(",\"url\":");
+    append_string_or_null(out, t.url);
     out.append(",\"quoted\":");
     if (!t.quoted) {
         out.append("null}");
@@ -140,6 +142,8 @@ void append_tweet_json(std::string& out, const Tweet& t) {
     append_entities(out, q.hashtags, q.mentions, q.urls);
     out.append(",\"has_media\":");
     out.append(q.has_media ? "true" : "false");
+    out.append(",\"url\":");
+    append_string_or_null(out, q.url);
     out.append("}}");
 }
 

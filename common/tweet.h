@@ -26,6 +26,7 @@ struct QuotedPost {
     std::string name;
     std::vector<std::string> hashtags, mentions, urls;
     bool has_media = false;
+    std::string url;  // its public web address where the id alone does not give it (Bluesky)
 
     bool operator==(const QuotedPost&) const = default;
 };
@@ -47,6 +48,7 @@ struct Tweet {
     std::optional<QuotedPost> quoted;   // a Quote Tweet's quoted Post
     // Engagement as the source last counted it (a Retweet: the original's); absent when it sent none.
     std::optional<std::int64_t> retweet_count, like_count;
+    std::string url;  // the post's public web address where the id alone does not give it (Bluesky)
 
     bool operator==(const Tweet&) const = default;
 };

@@ -244,7 +244,7 @@ void take_retweeted(Tweet& retweet, Tweet original) {
 QuotedPost quoted_post(Tweet quoted) {
     return {std::move(quoted.id),         std::move(quoted.text),     std::move(quoted.user.screen_name),
             std::move(quoted.user.name),  std::move(quoted.hashtags), std::move(quoted.mentions),
-            std::move(quoted.urls),       quoted.has_media};
+            std::move(quoted.urls),       quoted.has_media,           std::move(quoted.url)};
 }
 
 // Retweets and quotes nest tweet objects; deeper nesting than a retweeted quote is ignored.
@@ -285,6 +285,7 @@ public:
         if (key == "retweet_of") return read_id(v, tweet_.retweet_of);
         if (key == "in_reply_to") return read_id(v, tweet_.in_reply_to);
         if (key == "in_reply_to_user") return read_string(v, tweet_.in_reply_to_user);
+        if (key == "url") return read_string(v, tweet_.url);
         if (key == "has_media") {
             own_form_ = true;  // only our published form has it (and its text is not escaped)
             return read_bool(v, has_media_);

@@ -12,6 +12,7 @@ namespace birdwatch {
 struct AcceptedTweet {
     StoredTweet tweet;  // empty json: no tweet, only publications (a live marker)
     std::vector<Publication> publications;  // none when no query matched and there is no firehose
+    std::int64_t position = 0;              // the source's resume point after it (StreamLine::position)
 };
 
 }  // namespace birdwatch

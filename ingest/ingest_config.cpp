@@ -1,5 +1,6 @@
 #include "ingest/ingest_config.h"
 
+#include <algorithm>
 #include <fstream>
 
 namespace birdwatch {
@@ -24,7 +25,17 @@ ConfigSpec ingest_config_spec() {
                    {{"base_url", ""}, {"credentials_file", ""}, {"bearer_token", ""}, {"consumer_key", ""},
                     {"consumer_secret", ""}, {"token", ""}, {"token_secret", ""},
                     {"rules", nlohmann::json::array()}, {"track", ""}, {"follow", ""}, {"locations", ""},
-                    {"language", ""}, {"delimited", false}, {"stall_timeout_ms", 0}}}}},
+                    {"language", ""}, {"delimited", false}, {"stall_timeout_ms", 0}}},
+                  {"jetstream",
+                   {{"endpoints",
+                     {"wss://jetstream1.us-east.bsky.network/subscribe", "wss://jetstream2.us-east.bsky.network/subscribe",
+                      "wss://jetstream1.us-west.bsky.network/subscribe", "wss://jetstream2.us-west.bsky.network/subscribe"}},
+                    {"wanted_dids", nlohmann::json::array()},
+                    {"rewind_ms", 5000},
+                    {"stall_timeout_ms", 30000},
+                    {"connect_timeout_ms", 10000},
+                    {"remember_posts", 100000},
+                    {"ca_file", ""}}}}},
                 {"pipeline", {{"queue_capacity", 10000}, {"max_line_bytes", 1048576}, {"recent_ids", 200000}}},
                 {"publisher", {{"batch_size", 256}}},
                 {"store",
@@ -94,6 +105,30 @@ StreamOptions to_stream_options(const std::string& kind, const nlohmann::json& x
     return o;
 }
 
+JetstreamOptions to_jetstream_options(const nlohmann::json& j, std::size_t max_line_bytes) {
+    JetstreamOptions o;
+    const auto strings = [](const nlohmann::json& list, const char* key) {
+        std::vector<std::string> out;
+        for (const auto& item : list) {
+            if (!item.is_string()) throw ConfigError(std::string("source.jetstream.") + key + ": expected strings");
+            out.push_back(item);
+        }
+        return out;
+    };
+    o.endpoints = strings(j["endpoints"], "endpoints");
+    o.wanted_dids = strings(j["wanted_dids"], "wanted_dids");
+    const auto ms = [&](const char* key, int least) {
+        return std::chrono::milliseconds(std::max(least, j[key].get<int>()));
+    };
+    o.rewind = ms("rewind_ms", 0);
+    o.stall_timeout = ms("stall_timeout_ms", 100);
+    o.connect_timeout = ms("connect_timeout_ms", 100);
+    o.remember_posts = std::clamp<std::size_t>(j["remember_posts"].get<std::size_t>(), 1, 10000000);
+    o.max_message_bytes = max_line_bytes;
+    o.ca_file = j["ca_file"];
+    return o;
+}
+
 }  // namespace
 
 IngestConfig to_ingest_config(const nlohmann::json& v) {
@@ -115,8 +150,9 @@ IngestConfig to_ingest_config(const nlohmann::json& v) {
     c.publisher.batch_size = std::max<std::size_t>(1, v["publisher"]["batch_size"].get<std::size_t>());
     const auto& source = v["source"];
     c.source_kind = source["kind"];
-    if (c.source_kind != "synthetic" && c.source_kind != "replay" && c.source_kind != "x_v2" && c.source_kind != "x_v1")
-        throw ConfigError("source.kind must be \"synthetic\", \"replay\", \"x_v2\" or \"x_v1\", got \"" +
+    if (c.source_kind != "synthetic" && c.source_kind != "replay" && c.source_kind != "x_v2" &&
+        c.source_kind != "x_v1" && c.source_kind != "jetstream")
+        throw ConfigError("source.kind must be \"synthetic\", \"replay\", \"jetstream\", \"x_v2\" or \"x_v1\", got \"" +
                           c.source_kind + "\"");
     const auto& synthetic = source["synthetic"];
     c.synthetic = {synthetic["seed"], synthetic["rate"], synthetic["count"], synthetic["start_ms"]};
@@ -125,6 +161,7 @@ IngestConfig to_ingest_config(const nlohmann::json& v) {
     if (c.source_kind == "replay" && c.replay.path.empty())
         throw ConfigError("source.kind is \"replay\" but source.replay.path is empty");
     c.stream = to_stream_options(c.source_kind, source["x"], v["pipeline"]["max_line_bytes"]);
+    c.jetstream = to_jetstream_options(source["jetstream"], v["pipeline"]["max_line_bytes"]);
     c.http_address = v["http"]["address"];
     c.http_port = v["http"]["port"];
     c.stats_interval = std::chrono::milliseconds(v["log"]["stats_interval_ms"].get<int>());

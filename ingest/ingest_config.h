@@ -3,6 +3,7 @@
 #include "ingest/pipeline.h"
 #include "ingest/publisher.h"
 #include "ingest/query_follower.h"
+#include "ingest/sources/jetstream_source.h"
 #include "ingest/sources/replay_source.h"
 #include "ingest/sources/stream_source.h"
 #include "ingest/spool.h"
@@ -18,10 +19,11 @@ namespace birdwatch {
 
 struct IngestConfig {
     std::string log_level;
-    std::string source_kind;  // "synthetic" | "replay" | "x_v2" | "x_v1"
+    std::string source_kind;  // "synthetic" | "replay" | "jetstream" | "x_v2" | "x_v1"
     SyntheticOptions synthetic;
     ReplayOptions replay;
     StreamOptions stream;
+    JetstreamOptions jetstream;
     std::string http_address;
     int http_port = 0;        // -1: no HTTP endpoints
     std::chrono::milliseconds stats_interval{10000};

@@ -1,5 +1,7 @@
 #include "ingest/journal.h"
 
+#include <algorithm>
+
 namespace birdwatch {
 
 using namespace std::chrono_literals;
@@ -62,6 +64,16 @@ bool Journal::append_durably(std::span<AcceptedTweet> batch, Spool::Appended& wh
     return true;
 }
 
+// Before the batch is published: a source that resumes there re-sends nothing anyone saw.
+void Journal::save_source_position(std::span<const AcceptedTweet> batch) {
+    std::int64_t position = saved_position_;
+    for (const AcceptedTweet& accepted : batch) position = std::max(position, accepted.position);
+    if (position == saved_position_) return;
+    std::string error;
+    if (ledger_->save_source_position(position, error)) saved_position_ = position;
+    else if (first_.first("position")) log_->warn("msg=\"cannot save the source position (logged once)\" error={}", logfmt(error));
+}
+
 void Journal::release(std::span<AcceptedTweet> batch) {
     for (AcceptedTweet& accepted : batch)
         for (Publication& publication : accepted.publications) publications_.push(std::move(publication));
@@ -91,6 +103,7 @@ void Journal::run() {
             from = to;
             Spool::Appended where;
             if (!append_durably(part, where)) continue;
+            save_source_position(part);
             release(part);
             SpooledBatch spooled{{}, where};
             spooled.tweets.reserve(part.size());

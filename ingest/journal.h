@@ -54,6 +54,7 @@ private:
     void run();
     bool append_durably(std::span<AcceptedTweet> batch, Spool::Appended& where);
     void release(std::span<AcceptedTweet> batch);
+    void save_source_position(std::span<const AcceptedTweet> batch);
 
     const JournalOptions options_;
     BoundedChannel<AcceptedTweet>& in_;
@@ -61,10 +62,12 @@ private:
     StoreLedger* ledger_;
     BoundedChannel<SpooledBatch>* to_store_;
     std::shared_ptr<spdlog::logger> log_;
+    FirstOccurrence first_;
     Backoff backoff_;
     std::vector<std::string> records_;
     std::atomic<bool> stopping_{false};
     bool gave_up_ = false;  // at shutdown, the disk refused even the last attempts
+    std::int64_t saved_position_ = 0;
 
     Counter& spool_failures_;
     Counter& unspooled_;

@@ -1,5 +1,5 @@
 // birdwatch-ingest:
-//   source ──lines──▶ pipeline (parse, percolate) ──accepted tweets──▶ journal (append to the spool)
+//   source (synthetic | replay | Jetstream | X) ──lines──▶ pipeline (parse, percolate) ──accepted tweets──▶ journal (append to the spool)
 //      journal ──publications, once durable──▶ publisher ──▶ Redis
 //      journal ──spooled batches──▶ store writer ──▶ store (SQLite | ElasticSearch), then spool commit
 //   query follower (Redis registry) ──query updates──▶ pipeline
@@ -27,6 +27,7 @@ namespace {
 std::unique_ptr<Source> make_source(const IngestConfig& config, BoundedChannel<StreamLine>& out,
                                     MetricsRegistry& metrics) {
     if (config.source_kind == "replay") return std::make_unique<ReplaySource>(config.replay, out);
+    if (config.source_kind == "jetstream") return std::make_unique<JetstreamSource>(config.jetstream, out, metrics);
     if (config.source_kind == "x_v2" || config.source_kind == "x_v1")
         return std::make_unique<StreamSource>(config.stream, out, metrics);
     return std::make_unique<SyntheticSource>(config.synthetic, out);
@@ -100,6 +101,7 @@ int main(int argc, char** argv) {
             return 1;
         }
         ledger = std::make_unique<StoreLedger>(*spool, metrics);
+        source->resume_after(spool->source_position());
         writer = std::make_unique<StoreWriter>(writer_options, spooled, *store, *spool, *ledger, metrics);
     }
 

@@ -188,7 +188,7 @@ void Pipeline::handle(const StreamLine& line) {
             if (first_.first(std::string("control:") + outcome.detail))
                 log_->info("msg=\"control message (first of its kind)\" kind={} line={}", outcome.detail,
                            logfmt(line.bytes.substr(0, 200)));
-            if (!outcome.deleted_id.empty()) handle_deletion(outcome.deleted_id);
+            if (!outcome.deleted_id.empty()) handle_deletion(outcome.deleted_id, line.position);
             return;
         case ParseOutcome::Kind::malformed:
             labelled(skip_counters_, "birdwatch_ingest_skipped_lines_total", "Lines skipped as unusable", "reason",
@@ -214,7 +214,7 @@ void Pipeline::handle(const StreamLine& line) {
         extract_features(tweet, features_);
         matched_.clear();
         percolator_.match(features_, matched_);
-        AcceptedTweet accepted{{tweet, {}}, {}};
+        AcceptedTweet accepted{{tweet, {}}, {}, line.position};
         std::string& tweet_json = accepted.tweet.json;
         tweet_json.reserve(line.bytes.size() / 4 + 256);
         append_tweet_json(tweet_json, tweet);
@@ -239,7 +239,7 @@ void Pipeline::handle(const StreamLine& line) {
 }
 
 // Stored, then published to every fanout, in order with the tweets around it.
-void Pipeline::handle_deletion(const std::string& id) {
+void Pipeline::handle_deletion(const std::string& id, std::int64_t position) {
     const bool decimal = !id.empty() && id.size() <= 19 && id.find_first_not_of("0123456789") == std::string::npos;
     if (!decimal) return;  // counted as a control message; no stored tweet has such an id
     deletions_.inc();
@@ -247,6 +247,7 @@ void Pipeline::handle_deletion(const std::string& id) {
     deletion.tweet.tweet.id = id;
     deletion.tweet.json = R"({"delete":{"status":{"id_str":")" + id + "\"}}}";
     deletion.tweet.deletion = true;
+    deletion.position = position;
     router_.each_channel([&](Router::Channel& channel) {
         std::string payload;
         protocol::append_delete_payload(payload, id, {epoch_, ++channel.seq});

@@ -57,7 +57,7 @@ private:
     void apply_query_updates();
     void add_query(const std::string& qid, const std::string& text);
     void handle(const StreamLine& line);
-    void handle_deletion(const std::string& id);
+    void handle_deletion(const std::string& id, std::int64_t position);
     void mark_live(const std::string& qid, Router::Channel& channel);
     Counter& labelled(std::unordered_map<const char*, Counter*>& cache, const char* name, const char* help,
                       const char* label, const char* value);

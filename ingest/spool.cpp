@@ -63,6 +63,8 @@ Spool::Spool(SpoolOptions options) : options_(std::move(options)) {
     if (ec) throw std::runtime_error("spool: cannot create " + options_.dir + ": " + ec.message());
     std::ifstream checkpoint(options_.dir + "/checkpoint");
     if (checkpoint) checkpoint >> checkpoint_.segment >> checkpoint_.offset;
+    std::ifstream position(options_.dir + "/source-position");
+    if (!(position >> source_position_at_open_) || source_position_at_open_ < 0) source_position_at_open_ = 0;
 
     std::vector<std::uint64_t> segments;
     for (const auto& entry : fs::directory_iterator(options_.dir, ec)) {
@@ -135,6 +137,24 @@ void Spool::sync(bool force) {
 }
 
 void Spool::sync_if_due() { sync(false); }
+
+bool Spool::save_source_position(std::int64_t position, std::string& error) {
+    const std::string tmp = options_.dir + "/source-position.tmp";
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        error = "spool: cannot write " + tmp + ": " + std::strerror(errno);
+        return false;
+    }
+    const std::string text = std::to_string(position) + "\n";
+    const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                         (options_.fsync != SpoolOptions::Fsync::always || ::fdatasync(fd) == 0);
+    ::close(fd);
+    if (!written || ::rename(tmp.c_str(), (options_.dir + "/source-position").c_str()) != 0) {
+        error = "spool: cannot replace " + options_.dir + "/source-position: " + std::strerror(errno);
+        return false;
+    }
+    return true;
+}
 
 bool Spool::append(std::span<const std::string> records, std::string& error, Appended* where) {
     Position end;

@@ -7,7 +7,8 @@
 //
 // Layout in `dir`: segment-<seq>.log files of [u32 length][u32 crc32][bytes] records,
 // and `checkpoint` ("<seq> <offset>"), replaced atomically. A torn record at the end
-// (a crash mid-write) is cut off on open.
+// (a crash mid-write) is cut off on open. `source-position` holds where a resumable
+// source (Jetstream) stands once everything before it is in the spool.
 
 #include <atomic>
 #include <chrono>
@@ -54,6 +55,11 @@ public:
     bool append(std::span<const std::string> records, std::string& error, Appended* where = nullptr);
     // Appender, while idle: fsync what the interval policy still owes the disk.
     void sync_if_due();
+    // Appender, after an append: the source can resume after `position` (replaced atomically;
+    // synced with the records under fsync=always).
+    bool save_source_position(std::int64_t position, std::string& error);
+    // The position saved last, as found at open; 0 when none was.
+    std::int64_t source_position() const { return source_position_at_open_; }
 
     // Consumer: reads up to `max` records (and, past the first, `max_bytes` bytes) after
     // what was read or committed already.
@@ -78,6 +84,7 @@ private:
     void sync(bool force);
 
     SpoolOptions options_;
+    std::int64_t source_position_at_open_ = 0;
     // Appender's own.
     int append_fd_ = -1;
     std::uint64_t append_seq_ = 0;

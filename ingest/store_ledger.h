@@ -30,6 +30,9 @@ public:
     // The spool's appender.
     bool append(std::span<const std::string> records, std::string& error, Spool::Appended& where);
     void sync_if_due() { spool_.sync_if_due(); }
+    bool save_source_position(std::int64_t position, std::string& error) {
+        return spool_.save_source_position(position, error);
+    }
     // The spool's consumer, after the store answered for what it read or skipped since
     // the last commit. On a failed commit the spool rewinds (the records will be written
     // again, and then count as duplicates) and nothing is counted.

@@ -9,6 +9,8 @@ namespace birdwatch {
 struct StreamLine {
     std::string bytes;
     std::int64_t received_us = 0;  // epoch microseconds
+    // Where the source can resume after this line (Jetstream: the event's time_us); 0: no such place.
+    std::int64_t position = 0;
 };
 
 }  // namespace birdwatch

@@ -24,12 +24,43 @@ struct Failure {
     std::size_t byte_offset;
 };
 
-bool is_username(std::string_view s) {
+bool is_x_username(std::string_view s) {
     if (s.empty() || s.size() > 15) return false;
     return std::all_of(s.begin(), s.end(), [](char c) {
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
     });
 }
+
+// A Bluesky handle is a domain name: alice.bsky.social.
+bool is_bluesky_handle(std::string_view s) {
+    if (s.size() < 3 || s.size() > 253 || s.find('.') == std::string_view::npos) return false;
+    std::size_t label = 0;
+    for (std::size_t i = 0; i <= s.size(); ++i) {
+        if (i == s.size() || s[i] == '.') {
+            if (label == 0 || label > 63 || s[i - 1] == '-' || s[i - label] == '-') return false;
+            label = 0;
+            continue;
+        }
+        const char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-')) return false;
+        ++label;
+    }
+    return true;
+}
+
+// A Bluesky author known only by its DID: did:plc:ewvi7nxzyoun6zhxrhs64oiz, did:web:example.com.
+bool is_did(std::string_view s) {
+    if (!s.starts_with("did:") || s.size() > 2048) return false;
+    const std::size_t method_end = s.find(':', 4);
+    if (method_end == std::string_view::npos || method_end == 4 || method_end + 1 == s.size()) return false;
+    return std::all_of(s.begin() + 4, s.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+               c == '_' || c == ':' || c == '%';
+    });
+}
+
+// The users live search names: X usernames, Bluesky handles and DIDs.
+bool is_username(std::string_view s) { return is_x_username(s) || is_bluesky_handle(s) || is_did(s); }
 
 bool is_language_code(std::string_view s) {  // en, pt, und, zh-cn, ...
     const std::size_t dash = s.find('-');
@@ -213,7 +244,7 @@ private:
             const std::string_view user = word.substr(1);
             if (user.empty()) fail(fmt::format("'@' at position {} needs a username, e.g. @jack", position), start);
             if (!is_username(user))
-                fail(fmt::format("'{}' at position {} is not a valid username (1-15 letters, digits or _)", word,
+                fail(fmt::format("'{}' at position {} is not a valid username (1-15 letters, digits or _; or a Bluesky handle or DID)", word,
                                  position),
                      start);
             return leaf(Kind::mention, {fold_case(user)}, position);
@@ -236,7 +267,7 @@ private:
         if (op == "from" || op == "to") {
             if (value.empty()) fail(fmt::format("{}: at position {} needs a username, e.g. {}:jack", op, position, op), start);
             if (!is_username(value))
-                fail(fmt::format("'{}' at position {}: '{}' is not a valid username (1-15 letters, digits or _)", word,
+                fail(fmt::format("'{}' at position {}: '{}' is not a valid username (1-15 letters, digits or _; or a Bluesky handle or DID)", word,
                                  position, value),
                      start);
             return leaf(op == "from" ? Kind::from : Kind::to, {fold_case(value)}, position);

@@ -42,6 +42,10 @@ public:
         thread_.join();
     }
 
+    // Called before start() with the position the spool saved last (StreamLine::position):
+    // a source that can resume there does. Others ignore it.
+    virtual void resume_after(std::int64_t /*position*/) {}
+
     // True once the source ended by itself or was stopped.
     bool finished() const { return finished_; }
 

@@ -22,4 +22,17 @@ inline std::vector<std::string> shared_lines(const std::string& file) {
     return lines;
 }
 
+// The recorded Jetstream events (../shared/data/jetstream/), or none, with a warning.
+inline std::vector<std::string> shared_jetstream_lines() {
+    const std::string path = std::string(BIRDWATCH_SHARED_DATA_DIR) + "/../jetstream/jetstream-v1-events.jsonl";
+    std::ifstream in(path);
+    if (!in) {
+        WARN("skipped: the recorded Jetstream sample is not present (needs ../shared/data/jetstream/)");
+        return {};
+    }
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(in, line);) lines.push_back(std::move(line));
+    return lines;
+}
+
 }  // namespace birdwatch::test

@@ -67,7 +67,24 @@ TEST_CASE("the shipped config files are accepted by the daemons' specs", "[confi
     CHECK(c.pipeline.matches_channel == "matches");
     CHECK(c.follower.keys.events == "{birdwatch}:query-events");
     CHECK_THROWS_WITH(to_ingest_config(load_config(ingest_config_spec(), {"--source.kind=twitter"}, env_of({})).values),
-                      "source.kind must be \"synthetic\", \"replay\", \"x_v2\" or \"x_v1\", got \"twitter\"");
+                      "source.kind must be \"synthetic\", \"replay\", \"jetstream\", \"x_v2\" or \"x_v1\", got \"twitter\"");
+    const IngestConfig jetstream = to_ingest_config(
+        load_config(ingest_config_spec(), {"--config", dir + "ingest.json", "--source.kind=jetstream"},
+                    env_of({{"BIRDWATCH_INGEST_SOURCE_JETSTREAM_ENDPOINTS", R"(["ws://127.0.0.1:1/subscribe"])"}}))
+            .values);
+    CHECK(jetstream.jetstream.endpoints == std::vector<std::string>{"ws://127.0.0.1:1/subscribe"});
+    CHECK(jetstream.jetstream.rewind == std::chrono::milliseconds(5000));
+    BoundedChannel<StreamLine> lines(1);
+    MetricsRegistry metrics;
+    JetstreamOptions bad;
+    bad.endpoints = {"https://jetstream.example/subscribe"};
+    CHECK_THROWS_WITH(JetstreamSource(bad, lines, metrics),
+                      "source.jetstream.endpoints: 'https://jetstream.example/subscribe': a Jetstream endpoint must "
+                      "start with ws:// or wss://");
+    JetstreamSource source(jetstream.jetstream, lines, metrics);
+    CHECK(source.target("/subscribe", 0) == "/subscribe?wantedCollections=app.bsky.feed.post&maxMessageSizeBytes=1048576");
+    CHECK(source.target("/subscribe", 42) ==
+          "/subscribe?wantedCollections=app.bsky.feed.post&maxMessageSizeBytes=1048576&cursor=42");
     CHECK_THROWS_WITH(to_ingest_config(load_config(ingest_config_spec(), {"--source.kind=x_v1"}, env_of({
                                            {"BIRDWATCH_INGEST_SOURCE_X_CONSUMER_KEY", "k"},
                                            {"BIRDWATCH_INGEST_SOURCE_X_CONSUMER_SECRET", "s"},
