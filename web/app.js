@@ -33,12 +33,19 @@ function relativeTime(ms) {
 }
 
 // Links only for http(s) URLs, hashtags (a new search here) and mentions; everything else
-// is text nodes, so nothing in a tweet is ever markup.
-const TOKEN = /(https?:\/\/[^\s<>"]+)|(#[\p{L}\p{N}_]+)|(@\w{1,15})/gu;
-function richText(text) {
+// is text nodes, so nothing in a tweet is ever markup. Mentions are X usernames, or
+// Bluesky handles (domain names) in a Bluesky post.
+const NETWORKS = {
+  x: { token: /(https?:\/\/[^\s<>"]+)|(#[\p{L}\p{N}_]+)|(@\w{1,15})/gu, profile: "https://x.com/" },
+  bluesky: { token: /(https?:\/\/[^\s<>"]+)|(#[\p{L}\p{N}_]+)|(@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})+)/gu,
+             profile: "https://bsky.app/profile/" },
+};
+const networkOf = (tweet) => String(tweet.url || "").startsWith("https://bsky.app/") ? NETWORKS.bluesky : NETWORKS.x;
+
+function richText(text, network) {
   const fragment = document.createDocumentFragment();
   let at = 0;
-  for (const m of text.matchAll(TOKEN)) {
+  for (const m of text.matchAll(network.token)) {
     fragment.append(text.slice(at, m.index));
     const link = element("a", "", m[0]);
     if (m[1]) {
@@ -50,7 +57,8 @@ function richText(text) {
       link.className = "tag";
       link.dataset.query = m[2];
     } else {
-      link.href = "https://x.com/" + m[3].slice(1);
+      link.href = network.profile + m[3].slice(1);
+      link.className = "mention";
       link.rel = "noopener noreferrer nofollow";
       link.target = "_blank";
     }
@@ -70,8 +78,10 @@ function avatar(user) {
   return box;
 }
 
+const isWebUrl = (url) => typeof url === "string" && /^https?:\/\//i.test(url);
+
 function tweetUrl(tweet) {
-  return tweet.url || `https://x.com/${encodeURIComponent(tweet.user.screen_name)}/status/${tweet.id}`;
+  return isWebUrl(tweet.url) ? tweet.url : `https://x.com/${encodeURIComponent(tweet.user.screen_name)}/status/${tweet.id}`;
 }
 
 function renderTweet(tweet) {
@@ -81,8 +91,10 @@ function renderTweet(tweet) {
   if (tweet.retweet_of_user) item.append(element("div", "retweeted", "↻ " + (tweet.user.name || tweet.user.screen_name) + " retweeted"));
   const head = element("div", "head");
   const author = tweet.retweet_of_user ? { screen_name: tweet.retweet_of_user, name: "" } : tweet.user;
-  const name = element("span", "name", author.name || author.screen_name);
-  const handle = element("span", "handle", "@" + author.screen_name);
+  // A Bluesky author whose handle is not known here is shown by DID alone (docs/protocol.md).
+  const byDid = author.screen_name.startsWith("did:");
+  const name = element("span", "name", author.name || (byDid ? "" : author.screen_name));
+  const handle = element("span", "handle", (byDid ? "" : "@") + author.screen_name);
   const when = element("a", "when", relativeTime(tweet.timestamp_ms));
   when.href = tweetUrl(tweet);
   when.rel = "noopener noreferrer nofollow";
@@ -91,12 +103,22 @@ function renderTweet(tweet) {
   when.title = new Date(tweet.timestamp_ms).toLocaleString();
   head.append(avatar(author), name, handle, when);
   const text = element("p", "text");
-  text.append(richText(tweet.text));
+  const network = networkOf(tweet);
+  text.append(richText(tweet.text, network));
   item.append(head, text);
   if (tweet.quoted) {
     const quoted = element("blockquote", "quoted");
-    quoted.append(element("span", "handle", "@" + tweet.quoted.user.screen_name), " ");
-    quoted.append(richText(tweet.quoted.text));
+    const who = tweet.quoted.user.screen_name;
+    quoted.append(element("span", "handle", (who.startsWith("did:") ? "" : "@") + who), " ");
+    if (tweet.quoted.text) {
+      quoted.append(richText(tweet.quoted.text, network));
+    } else if (isWebUrl(tweet.quoted.url)) {  // a Bluesky post this ingest has not seen: a link to it
+      const link = element("a", "", "quoted post");
+      link.href = tweet.quoted.url;
+      link.rel = "noopener noreferrer nofollow";
+      link.target = "_blank";
+      quoted.append(link);
+    }
     item.append(quoted);
   }
   const counts = [];

@@ -1,5 +1,5 @@
 // The page in headless Chromium against the real system (tests/web/system.mjs).
-//   node tests/web/page.test.mjs SCENARIO      search | reconnect | load | xss
+//   node tests/web/page.test.mjs SCENARIO      search | reconnect | load | xss | jetstream
 // Needs BIRDWATCH_BIN_DIR (a build dir); writes screenshots to BIRDWATCH_WEB_OUTPUT.
 // Exits 77 (skipped) where Chromium or playwright-core is missing.
 import fs from "node:fs";
@@ -182,6 +182,70 @@ scenarios.xss = () => {
     check(favicon === 200, "a favicon");
   });
 };
+
+// 5. Bluesky posts from the Jetstream stand-in: a hashtag from a facet, a mention of a
+//    Bluesky handle and a word found only in a quoted post each bring exactly their posts.
+//    What each search must show is worked out here from the events the stand-in served,
+//    with the id rule of docs/protocol.md.
+function fnv1a64(text) {
+  let hash = 0xcbf29ce484222325n;
+  for (const byte of new TextEncoder().encode(text)) hash = BigInt.asUintN(64, (hash ^ BigInt(byte)) * 0x100000001b3n);
+  return hash;
+}
+function expectedJetstreamMatches(file) {
+  const posts = new Map();  // at:// uri -> { id, tags, mentions, words }
+  for (const line of fs.readFileSync(file, "utf8").split("\n")) {
+    if (!line) continue;
+    const event = JSON.parse(line);
+    if (event.kind !== "commit" || event.commit.collection !== "app.bsky.feed.post") continue;
+    const { record, rkey } = event.commit;
+    const bytes = new TextEncoder().encode(record.text);
+    const post = { tags: [], mentions: [], words: record.text.toLowerCase().split(/[^\p{L}\p{N}_]+/u),
+      id: String((BigInt(event.time_us) << 10n) | (fnv1a64(`${event.did}/${rkey}`) & 1023n)) };
+    for (const facet of record.facets ?? [])
+      for (const feature of facet.features) {
+        if (feature.$type.endsWith("#tag")) post.tags.push(feature.tag.toLowerCase());
+        if (feature.$type.endsWith("#mention"))
+          post.mentions.push(new TextDecoder().decode(bytes.slice(facet.index.byteStart + 1, facet.index.byteEnd)));
+      }
+    const quotedUri = record.embed?.record?.uri ?? record.embed?.record?.record?.uri;
+    post.quoted = quotedUri ? posts.get(quotedUri) : undefined;
+    posts.set(`at://${event.did}/app.bsky.feed.post/${rkey}`, post);
+  }
+  const matching = (test) => [...posts.values()].filter((p) => test(p) || (p.quoted && test(p.quoted))).map((p) => p.id);
+  return {
+    "#birdwatch": matching((p) => p.tags.includes("birdwatch")),
+    "@alice.bsky.social": matching((p) => p.mentions.includes("alice.bsky.social")),
+    "zeppelin": matching((p) => p.words.includes("zeppelin")),
+  };
+}
+
+scenarios.jetstream = () => scenario("jetstream", { jetstream: 150, rate: 40 }, async ({ system, page }) => {
+  const expected = expectedJetstreamMatches(system.jetstreamEvents);
+  const queries = Object.keys(expected);
+  await page.goto(system.url + "?" + queries.map((q) => "q=" + encodeURIComponent(q)).join("&"));
+  await waitFor("three columns", async () => (await page.locator(".column").count()) === 3, 10000);
+  for (const [n, query] of queries.entries()) {
+    const want = [...expected[query]].sort();
+    check(want.length >= 2 && want.length <= 60, `${query}: ${want.length} posts to show`);
+    let shown = [];
+    await waitFor(`the ${want.length} posts of ${query}`, async () => {
+      shown = (await shownIds(page, n)).sort();
+      return shown.length >= want.length;
+    }, 30000);
+    await sleep(500);
+    shown = (await shownIds(page, n)).sort();
+    check(JSON.stringify(shown) === JSON.stringify(want), `${query}: shown ${shown.join(" ")}, expected ${want.join(" ")}`);
+  }
+  const zeppelin = await shownTexts(page, 2);
+  check(zeppelin.some((t) => t.startsWith("look at this one") && t.includes("zeppelin")),
+        "the quoting post shows the quoted text: " + zeppelin.join(" / "));
+  const links = await page.locator(".tweet a.when").evaluateAll((as) => as.map((a) => a.getAttribute("href")));
+  check(links.every((h) => h.startsWith("https://bsky.app/profile/did:plc:")), "posts link to bsky.app: " + links[0]);
+  const mentions = await column(page, 1).locator(".text a.mention").evaluateAll((as) => as.map((a) => a.getAttribute("href")));
+  check(mentions.includes("https://bsky.app/profile/alice.bsky.social"), "mentions link to Bluesky profiles: " + mentions.join(" "));
+  await page.screenshot({ path: path.join(OUTPUT_DIR, "jetstream.png") });
+});
 
 const name = process.argv[2];
 if (!scenarios[name]) {

@@ -1,6 +1,7 @@
-// The real system for the page's tests: redis-server, the ingest (synthetic or replayed
-// tweets into SQLite) and a fanout serving web/, as processes on free loopback ports;
-// and headless Debian Chromium driven by playwright-core.
+// The real system for the page's tests: redis-server, the ingest (synthetic, replayed or
+// Jetstream posts into SQLite; Jetstream from tests/support's stand-in) and a fanout
+// serving web/, as processes on free loopback ports; and headless Debian Chromium driven
+// by playwright-core.
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
@@ -63,8 +64,9 @@ class Process {
 }
 
 export class System {
-  // source: { rate } for the synthetic stream, or { replay: file } for an NDJSON file.
-  static async start({ rate = 50, replay = null } = {}) {
+  // source: { rate } for the synthetic stream, { replay: file } for an NDJSON file, or
+  // { jetstream: posts } for that many generated Bluesky posts served by the stand-in at `rate`.
+  static async start({ rate = 50, replay = null, jetstream = 0 } = {}) {
     const system = new System();
     system.dir = fs.mkdtempSync(path.join(os.tmpdir(), "birdwatch-web-"));
     system.db = path.join(system.dir, "ingest.db");
@@ -75,8 +77,19 @@ export class System {
       const socket = net.connect(system.redisPort, "127.0.0.1", () => { socket.end(); resolve(true); });
       socket.on("error", () => resolve(false));
     }), 10000);
-    system.startIngest(replay ? ["--source.kind=replay", "--source.replay.path=" + replay, "--source.replay.rate=" + rate]
-                              : ["--source.synthetic.rate=" + rate, "--source.synthetic.seed=7"]);
+    let source = ["--source.synthetic.rate=" + rate, "--source.synthetic.seed=7"];
+    if (replay) source = ["--source.kind=replay", "--source.replay.path=" + replay, "--source.replay.rate=" + rate];
+    if (jetstream) {
+      const port = await freePort();
+      system.jetstreamEvents = path.join(system.dir, "jetstream-events.jsonl");
+      system.standin = new Process("jetstream-standin", [path.join(BIN_DIR, "tests/jetstream-standin"), "--port",
+        String(port), "--generate", String(jetstream), "--rate", String(rate), "--write-events", system.jetstreamEvents],
+        system.dir);
+      await waitFor("the Jetstream stand-in", () => fs.existsSync(system.jetstreamEvents) &&
+        fs.readFileSync(system.standin.log, "utf8").includes("listening"), 10000);
+      source = ["--source.kind=jetstream", `--source.jetstream.endpoints=["ws://127.0.0.1:${port}/subscribe"]`];
+    }
+    system.startIngest(source);
     await waitFor("the store file", () => fs.existsSync(system.db), 10000);
     system.port = await freePort();
     await system.startFanout();
@@ -100,7 +113,7 @@ export class System {
   get url() { return `http://127.0.0.1:${this.port}/`; }
 
   async stop() {
-    for (const p of [this.fanout, this.ingest, this.redis]) await p?.stop();
+    for (const p of [this.fanout, this.ingest, this.standin, this.redis]) await p?.stop();
     if (!process.env.BIRDWATCH_KEEP_TEST_DIRS) fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
