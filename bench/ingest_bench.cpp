@@ -2,17 +2,23 @@
 // synthetic corpus without it) through the ingest's own components -- pipeline
 // (parse, percolate against N registered queries) and publisher (PUBLISH to a real
 // Redis, pipelined) -- next to the rate at which simdjson alone parses the same
-// bytes (a full DOM parse per line), measured in the same run.
+// bytes (a full DOM parse per line), and next to Bluesky Jetstream events (posts made
+// from the same texts, bench/jetstream_events) taking the Jetstream source's path:
+// mapped to a tweet, then the same pipeline and publisher. All in the same run; pin the
+// process to one core (taskset) to read the rates per core.
 //
 //   birdwatch-bench-ingest --redis-port P [--queries 10000] [--seconds 3]
 // Prints:
 //   ingest lines=.. tweets=.. matched=.. published=.. seconds=.. tweets_per_s=..
-//   simdjson lines=.. seconds=.. tweets_per_s=..
-//   ratio=..
+//   jetstream events=.. posts=.. matched=.. published=.. seconds=.. events_per_s=.. vs_tweets=..
+//   simdjson lines=.. seconds=.. lines_per_s=..
+//   ingest_lines_per_s=.. ratio=..
 
+#include "bench/jetstream_events.h"
 #include "bench/workload.h"
 #include "common/metrics.h"
 #include "common/query/query.h"
+#include "ingest/jetstream/mapper.h"
 #include "ingest/journal.h"
 #include "ingest/pipeline.h"
 #include "ingest/publisher.h"
@@ -45,6 +51,47 @@ double simdjson_rate(const std::vector<simdjson::padded_string>& lines, double s
     } while (seconds_since(start) < seconds);
     parsed = done;
     return static_cast<double>(done) / seconds_since(start);
+}
+
+struct Run {
+    std::size_t pushed = 0;
+    double seconds = 0;
+    std::uint64_t tweets = 0, matched = 0, published = 0;
+};
+
+// The ingest's pipeline, journal (no store) and publisher over what `feed` pushes until it returns.
+template <typename Feed>
+Run run_ingest(const QueryUpdate& queries, int redis_port, Feed&& feed) {
+    MetricsRegistry metrics;
+    BoundedChannel<StreamLine> in(10000);
+    BoundedChannel<QueryUpdate> updates(4);
+    BoundedChannel<AcceptedTweet> accepted(10000);
+    BoundedChannel<Publication> out(10000);
+    // The tweet lines loop: without this, every tweet after the first lap would be dropped
+    // as a repeat before it is percolated, and the run would measure the repeat check.
+    PipelineOptions pipeline_options;
+    pipeline_options.recent_ids = 0;
+    Pipeline pipeline(pipeline_options, in, updates, accepted, metrics);
+    Journal journal(JournalOptions{}, accepted, out, nullptr, nullptr, metrics);
+    PublisherOptions publisher_options;
+    publisher_options.redis.port = redis_port;
+    Publisher publisher(publisher_options, out, metrics);
+    publisher.start();
+    journal.start();
+    pipeline.start();
+    updates.push(QueryUpdate(queries));
+    Run run;
+    const auto start = Clock::now();
+    run.pushed = feed(in, start);
+    in.close();
+    pipeline.join();
+    journal.join();
+    publisher.join();
+    run.seconds = seconds_since(start);
+    run.tweets = static_cast<std::uint64_t>(metrics.value("birdwatch_ingest_tweets_total"));
+    run.matched = static_cast<std::uint64_t>(metrics.value("birdwatch_ingest_tweets_matched_total"));
+    run.published = static_cast<std::uint64_t>(metrics.value("birdwatch_ingest_published_total"));
+    return run;
 }
 
 }  // namespace
@@ -82,44 +129,53 @@ int main(int argc, char** argv) {
         if (const auto parsed = parse_query(text); parsed.query) snapshot.live.emplace_back(parsed.query->id, text);
     }
 
-    MetricsRegistry metrics;
-    BoundedChannel<StreamLine> in(10000);
-    BoundedChannel<QueryUpdate> updates(4);
-    BoundedChannel<AcceptedTweet> accepted(10000);
-    BoundedChannel<Publication> out(10000);
-    Pipeline pipeline(PipelineOptions{}, in, updates, accepted, metrics);
-    Journal journal(JournalOptions{}, accepted, out, nullptr, nullptr, metrics);
-    PublisherOptions publisher_options;
-    publisher_options.redis.port = redis_port;
-    Publisher publisher(publisher_options, out, metrics);
-    publisher.start();
-    journal.start();
-    pipeline.start();
-    updates.push(std::move(snapshot));
+    const Run tweets_run = run_ingest(snapshot, redis_port, [&](BoundedChannel<StreamLine>& in, Clock::time_point start) {
+        std::size_t pushed = 0;
+        while (seconds_since(start) < seconds)
+            for (int i = 0; i < 64; ++i, ++pushed) in.push(StreamLine{lines[pushed % lines.size()], 0});
+        return pushed;
+    });
+    const double ingest_rate = static_cast<double>(tweets_run.tweets) / tweets_run.seconds;
+    std::printf("ingest lines=%zu tweets=%llu matched=%llu published=%llu seconds=%.2f tweets_per_s=%.0f\n",
+                tweets_run.pushed, static_cast<unsigned long long>(tweets_run.tweets),
+                static_cast<unsigned long long>(tweets_run.matched), static_cast<unsigned long long>(tweets_run.published),
+                tweets_run.seconds, ingest_rate);
 
-    std::size_t pushed = 0;
-    const auto start = Clock::now();
-    while (seconds_since(start) < seconds)
-        for (int i = 0; i < 64; ++i, ++pushed) in.push(StreamLine{lines[pushed % lines.size()], 0});
-    in.close();
-    pipeline.join();
-    journal.join();
-    publisher.join();
-    const double took = seconds_since(start);
-    const auto tweet_count = static_cast<std::uint64_t>(metrics.value("birdwatch_ingest_tweets_total"));
-    const auto matched = static_cast<std::uint64_t>(metrics.value("birdwatch_ingest_tweets_matched_total"));
-    const auto published = static_cast<std::uint64_t>(metrics.value("birdwatch_ingest_published_total"));
-    const double ingest_rate = static_cast<double>(tweet_count) / took;
-    std::printf("ingest lines=%zu tweets=%llu matched=%llu published=%llu seconds=%.2f tweets_per_s=%.0f\n", pushed,
-                static_cast<unsigned long long>(tweet_count), static_cast<unsigned long long>(matched),
-                static_cast<unsigned long long>(published), took, ingest_rate);
+    // Jetstream: each post event is new (its own time_us and rkey), as on the live stream;
+    // enough are made up front that the run never repeats one.
+    std::vector<std::string> texts;
+    for (const Tweet& tweet : tweets) texts.push_back(tweet.text);
+    const std::size_t event_count = static_cast<std::size_t>(std::max(1.0, seconds) * 150000);
+    const std::vector<std::string> events = workload::jetstream_events(
+        workload::generated_posts(event_count, 3, texts), 1783176000000000, 1000, false);
+    const Run jetstream_run = run_ingest(snapshot, redis_port, [&](BoundedChannel<StreamLine>& in, Clock::time_point start) {
+        JetstreamMapper mapper(100000);  // the source's default memory
+        std::size_t pushed = 0;
+        while (pushed < events.size() && seconds_since(start) < seconds) {
+            for (int i = 0; i < 64 && pushed < events.size(); ++i, ++pushed) {
+                const JetstreamEvent event = mapper.map(events[pushed]);
+                if (event.kind != JetstreamEvent::Kind::post) continue;
+                std::string line;
+                append_tweet_json(line, event.tweet);  // what the source hands the pipeline
+                in.push(StreamLine{std::move(line), 0, event.time_us});
+            }
+        }
+        return pushed;
+    });
+    const double jetstream_rate = static_cast<double>(jetstream_run.pushed) / jetstream_run.seconds;
+    std::printf("jetstream events=%zu posts=%llu matched=%llu published=%llu seconds=%.2f events_per_s=%.0f "
+                "vs_tweets=%.2f%s\n",
+                jetstream_run.pushed, static_cast<unsigned long long>(jetstream_run.tweets),
+                static_cast<unsigned long long>(jetstream_run.matched),
+                static_cast<unsigned long long>(jetstream_run.published), jetstream_run.seconds, jetstream_rate,
+                jetstream_rate / ingest_rate, jetstream_run.pushed == events.size() ? " (ran out of events)" : "");
 
     std::vector<simdjson::padded_string> padded;
     for (const auto& line : lines) padded.emplace_back(line);
     std::size_t parsed = 0;
     const double parse_rate = simdjson_rate(padded, seconds, parsed);
     // Lines, not tweets: the same lines both ways, so the ratio compares like with like.
-    const double ingest_lines_rate = static_cast<double>(pushed) / took;
+    const double ingest_lines_rate = static_cast<double>(tweets_run.pushed) / tweets_run.seconds;
     std::printf("simdjson lines=%zu seconds=%.2f lines_per_s=%.0f\n", parsed, seconds, parse_rate);
     std::printf("ingest_lines_per_s=%.0f ratio=%.2f\n", ingest_lines_rate, ingest_lines_rate / parse_rate);
     return 0;

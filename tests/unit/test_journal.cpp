@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -210,4 +211,41 @@ TEST_CASE("journal without a store passes publications straight through, in orde
     consumer.join();
     REQUIRE(out.size() == 100);
     for (std::size_t i = 0; i < out.size(); ++i) CHECK(out[i] == std::to_string(i + 1));
+}
+
+TEST_CASE("journal: the source position is saved before the tweets that reach it are published", "[persistence]") {
+    test::TempDir dir;
+    MetricsRegistry metrics;
+    Spool spool({dir.file("spool"), SpoolOptions::Fsync::never, 0ms});
+    StoreLedger ledger(spool, metrics);
+    BoundedChannel<AcceptedTweet> in(64);
+    BoundedChannel<Publication> publications(100000);
+    BoundedChannel<SpooledBatch> spooled(100000);
+    Journal journal({40, 4096}, in, publications, &ledger, &spooled, metrics);
+    journal.start();
+    const auto saved = [&] {
+        std::ifstream file(dir.file("spool/source-position"));
+        long long position = 0;
+        file >> position;
+        return position;
+    };
+    // Positions rise with the ids, except a tweet from another instance's slower clock.
+    std::size_t behind = 0;
+    std::thread publisher([&] {
+        while (auto p = publications.pop()) {
+            const long long id = std::stoll(p->payload);
+            if (saved() < 1000 + (id == 1500 ? 1499 : id)) ++behind;
+        }
+    });
+    for (long long id = 1; id <= 2000; ++id) {
+        AcceptedTweet tweet = accepted_tweet(id);
+        tweet.position = id == 1500 ? 900 : 1000 + id;
+        REQUIRE(in.push(std::move(tweet)));
+    }
+    in.close();
+    journal.join();
+    publisher.join();
+    CHECK(behind == 0);
+    CHECK(saved() == 3000);
+    CHECK(Spool({dir.file("spool"), SpoolOptions::Fsync::never, 0ms}).source_position() == 3000);
 }

@@ -77,3 +77,25 @@ TEST_CASE("spool: reopening resumes at the checkpoint, and a torn record at the 
     Spool reopened(options);
     CHECK(reopened.pending_records() == 0);
 }
+
+TEST_CASE("spool: the source position saved last is found at the next open; a missing or damaged one reads as none",
+          "[persistence]") {
+    test::TempDir dir;
+    std::string error;
+    {
+        Spool spool({dir.file("spool"), SpoolOptions::Fsync::always, std::chrono::milliseconds(0)});
+        CHECK(spool.source_position() == 0);
+        REQUIRE(spool.save_source_position(1783175888090631, error));
+        REQUIRE(spool.save_source_position(1783175888090999, error));
+    }
+    {
+        Spool spool({dir.file("spool"), SpoolOptions::Fsync::never, std::chrono::milliseconds(0)});
+        CHECK(spool.source_position() == 1783175888090999);
+    }
+    std::ofstream(dir.file("spool/source-position")) << "garbage";
+    CHECK(Spool({dir.file("spool"), SpoolOptions::Fsync::never, std::chrono::milliseconds(0)}).source_position() == 0);
+    std::ofstream(dir.file("spool/source-position")) << "-5";
+    CHECK(Spool({dir.file("spool"), SpoolOptions::Fsync::never, std::chrono::milliseconds(0)}).source_position() == 0);
+    std::filesystem::remove(dir.file("spool/source-position"));
+    CHECK(Spool({dir.file("spool"), SpoolOptions::Fsync::never, std::chrono::milliseconds(0)}).source_position() == 0);
+}
