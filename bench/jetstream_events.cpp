@@ -1,12 +1,11 @@
 #include "bench/jetstream_events.h"
 
+#include "common/tweet.h"
 #include "ingest/sources/split_mix.h"
 
 #include <nlohmann/json.hpp>
 
 #include <array>
-#include <cstdio>
-#include <ctime>
 
 namespace birdwatch::workload {
 
@@ -51,16 +50,7 @@ json facets_of(const std::string& text) {
     return facets;
 }
 
-std::string iso_time(std::int64_t time_us) {
-    const std::time_t seconds = static_cast<std::time_t>(time_us / 1000000);
-    std::tm utc{};
-    gmtime_r(&seconds, &utc);
-    char buffer[40];
-    const std::size_t n = std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%S", &utc);
-    char millis[8];
-    std::snprintf(millis, sizeof millis, ".%03dZ", static_cast<int>(time_us / 1000 % 1000));
-    return std::string(buffer, n) + millis;
-}
+std::string iso_time(std::int64_t time_us) { return format_iso8601_ms(time_us / 1000); }
 
 json commit_event(std::int64_t time_us, const std::string& did, json commit) {
     return {{"did", did}, {"time_us", time_us}, {"kind", "commit"}, {"commit", std::move(commit)}};
@@ -74,6 +64,15 @@ json images_embed() {
 }
 
 }  // namespace
+
+JetstreamPost plain_post(std::string did, std::string rkey, std::string text, std::string lang) {
+    JetstreamPost post;
+    post.did = std::move(did);
+    post.rkey = std::move(rkey);
+    post.text = std::move(text);
+    post.lang = std::move(lang);
+    return post;
+}
 
 std::string did_for(const std::string& name) {
     static constexpr char alphabet[] = "abcdefghijklmnopqrstuvwxyz234567";

@@ -21,6 +21,9 @@ struct JetstreamPost {
     std::string created_at;        // empty: derived from the event's time_us
 };
 
+// A post with only text (and a language): replies, quotes and embeds are set on it after.
+JetstreamPost plain_post(std::string did, std::string rkey, std::string text, std::string lang = "en");
+
 std::string did_for(const std::string& name);  // a stable did:plc for a name
 std::string tid_for(std::int64_t time_us, unsigned clock_id);  // a Bluesky TID (13 base32-sortable chars)
 std::string at_uri(const std::string& did, const std::string& rkey);

@@ -247,12 +247,8 @@ JetstreamEvent JetstreamMapper::map(std::string_view frame, std::int64_t handled
                     std::string_view shown = in_text ? text.substr(start, end - start) : std::string_view{};
                     if (shown.starts_with('@')) shown.remove_prefix(1);
                     const std::string_view mentioned = string_at(feature, "did");
-                    if (looks_like_handle(shown)) {
-                        add_unique(tweet.mentions, shown);
-                        remember_handle(mentioned, shown);
-                    } else {
-                        add_unique(tweet.mentions, mentioned);
-                    }
+                    // Not learnt as that DID's handle: any author can write any text over a mention.
+                    add_unique(tweet.mentions, looks_like_handle(shown) ? shown : mentioned);
                 }
             }
         }

@@ -6,7 +6,7 @@
 // rkey). A deleted post is named by the id it was stored under, so the mapper remembers
 // the last `remember_posts` posts (also to fill in quoted posts and reply parents, which
 // Jetstream names only by at:// URI, and to drop a post delivered twice). Authors are
-// shown by handle when an identity event or a mention facet has told one, else by DID.
+// shown by handle when an identity event has told one, else by DID.
 // Errors are values: no frame throws.
 
 #include "common/tweet.h"

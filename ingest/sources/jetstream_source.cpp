@@ -58,7 +58,7 @@ JetstreamSource::JetstreamSource(JetstreamOptions options, BoundedChannel<Stream
     metrics.gauge_fn("birdwatch_jetstream_remembered_posts",
                      "Recent posts remembered for deletes, quotes, replies and repeats (bounded by remember_posts)",
                      [this] { return static_cast<double>(remembered_.load()); });
-    metrics.gauge_fn("birdwatch_jetstream_known_handles", "Handles learnt from identity events and mentions (bounded)",
+    metrics.gauge_fn("birdwatch_jetstream_known_handles", "Handles learnt from identity events (bounded)",
                      [this] { return static_cast<double>(handles_.load()); });
 }
 
@@ -79,9 +79,9 @@ std::string JetstreamSource::target(const std::string& path, std::int64_t cursor
     return target;
 }
 
+// `name` and `value` are static strings (the mapper's details are), so views of them are keys.
 Counter& JetstreamSource::labelled(const char* name, const char* help, const char* label, const char* value) {
-    std::string key = fmt::format("{}{{{}=\"{}\"}}", name, label, value);
-    auto [it, inserted] = counters_.try_emplace(key, nullptr);
+    auto [it, inserted] = counters_.try_emplace({name, value}, nullptr);
     if (inserted) it->second = &metrics_.counter(name, help, fmt::format("{}=\"{}\"", label, value));
     return *it->second;
 }

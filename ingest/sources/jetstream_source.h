@@ -24,7 +24,9 @@
 #include <chrono>
 #include <optional>
 #include <string>
-#include <unordered_map>
+#include <map>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace birdwatch {
@@ -71,7 +73,7 @@ private:
     std::atomic<std::int64_t> last_event_ms_{0};
     std::atomic<std::size_t> remembered_{0}, handles_{0};
     std::string line_;
-    std::unordered_map<std::string, Counter*> counters_;
+    std::map<std::pair<std::string_view, std::string_view>, Counter*> counters_;
 
     Counter& bytes_;
     Counter& connects_;

@@ -346,9 +346,9 @@ TEST_CASE("jetstream: malformed, oversized, binary and truncated frames are coun
                          R"(,"kind":"mystery"})");
         events.push_back("#binary \x01\x02\x03");
     }
-    JetstreamPost giant{did_for("giant"), "3giant", huge_text};
+    JetstreamPost giant = plain_post(did_for("giant"), "3giant", huge_text);
     events.push_back(jetstream_post_event(generated_from_us + 500000, giant));
-    events.push_back(jetstream_post_event(generated_from_us + 500001, {did_for("last"), "3last", "the last one"}));
+    events.push_back(jetstream_post_event(generated_from_us + 500001, plain_post(did_for("last"), "3last", "the last one")));
 
     StandIn standin(dir, "standin", {"--events", write_lines(dir, "events.jsonl", events), "--drop-after", "100",
                                      "--cut-mid-frame"});

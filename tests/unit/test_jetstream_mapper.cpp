@@ -31,7 +31,7 @@ Tweet round_trip(const Tweet& tweet) {
 TEST_CASE("jetstream: a post maps text, lang, facets, reply, quote, media and links, and ids follow time_us", "[streams]") {
     JetstreamMapper mapper(1000);
     const std::string alice = did_for("alice"), bob = did_for("bob");
-    JetstreamPost original{alice, tid_for(t0, 1), "Coffee first ☕ #MorningRitual https://example.com/brew"};
+    JetstreamPost original = plain_post(alice, tid_for(t0, 1), "Coffee first ☕ #MorningRitual https://example.com/brew");
     JetstreamEvent first = mapper.map(jetstream_post_event(t0, original));
     REQUIRE(first.kind == JetstreamEvent::Kind::post);
     const Tweet& a = first.tweet;
@@ -47,7 +47,7 @@ TEST_CASE("jetstream: a post maps text, lang, facets, reply, quote, media and li
     CHECK(round_trip(a) == a);
 
     CHECK(mapper.map(jetstream_identity_event(t0 + 10, bob, "bob.bsky.social")).detail == std::string("identity"));
-    JetstreamPost reply{bob, tid_for(t0 + 20, 2), "@carla.example.com agreed, 東京 too 🌸 #café", "ja"};
+    JetstreamPost reply = plain_post(bob, tid_for(t0 + 20, 2), "@carla.example.com agreed, 東京 too 🌸 #café", "ja");
     reply.reply_parent_uri = at_uri(alice, original.rkey);
     reply.quote_uri = at_uri(alice, original.rkey);
     reply.quote_with_media = true;
@@ -70,12 +70,12 @@ TEST_CASE("jetstream: a post maps text, lang, facets, reply, quote, media and li
     CHECK(std::stoull(b.id) < (std::uint64_t{1} << 63));
     CHECK(round_trip(b) == b);
 
-    // The mention taught the handle: carla's own posts now show it.
-    JetstreamEvent third = mapper.map(jetstream_post_event(t0 + 30, {did_for("carla.example.com"), tid_for(t0 + 30, 3), "hi"}));
-    CHECK(third.tweet.user.screen_name == "carla.example.com");
+    // A mention is what its author wrote, not proof of the mentioned account's handle.
+    JetstreamEvent third = mapper.map(jetstream_post_event(t0 + 30, plain_post(did_for("carla.example.com"), tid_for(t0 + 30, 3), "hi")));
+    CHECK(third.tweet.user.screen_name == did_for("carla.example.com"));
 
     // A quote of a post never seen: a link to it, nothing to match.
-    JetstreamPost unknown_quote{bob, tid_for(t0 + 40, 4), "look"};
+    JetstreamPost unknown_quote = plain_post(bob, tid_for(t0 + 40, 4), "look");
     unknown_quote.quote_uri = at_uri(did_for("stranger"), "3kabc");
     JetstreamEvent fourth = mapper.map(jetstream_post_event(t0 + 40, unknown_quote));
     REQUIRE(fourth.tweet.quoted);
@@ -87,17 +87,17 @@ TEST_CASE("jetstream: deletes name the stored id, repeats and rewound events are
     JetstreamMapper mapper(3);
     std::vector<std::string> ids;
     for (int i = 0; i < 5; ++i) {
-        const JetstreamPost post{did_for("a"), tid_for(t0 + i, i), "post " + std::to_string(i)};
+        const JetstreamPost post = plain_post(did_for("a"), tid_for(t0 + i, i), "post " + std::to_string(i));
         const JetstreamEvent event = mapper.map(jetstream_post_event(t0 + i, post));
         REQUIRE(event.kind == JetstreamEvent::Kind::post);
         ids.push_back(event.tweet.id);
     }
     CHECK(mapper.remembered_posts() == 3);
 
-    const JetstreamEvent again = mapper.map(jetstream_post_event(t0 + 100, {did_for("a"), tid_for(t0 + 4, 4), "post 4"}));
+    const JetstreamEvent again = mapper.map(jetstream_post_event(t0 + 100, plain_post(did_for("a"), tid_for(t0 + 4, 4), "post 4")));
     CHECK(again.kind == JetstreamEvent::Kind::repeat);
     CHECK(again.detail == std::string("post"));
-    const JetstreamEvent rewound = mapper.map(jetstream_post_event(t0 + 2, {did_for("z"), "3zzz", "x"}), t0 + 4);
+    const JetstreamEvent rewound = mapper.map(jetstream_post_event(t0 + 2, plain_post(did_for("z"), "3zzz", "x")), t0 + 4);
     CHECK(rewound.kind == JetstreamEvent::Kind::repeat);
     CHECK(rewound.detail == std::string("rewound"));
 

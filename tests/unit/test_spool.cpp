@@ -78,7 +78,7 @@ TEST_CASE("spool: reopening resumes at the checkpoint, and a torn record at the 
     CHECK(reopened.pending_records() == 0);
 }
 
-TEST_CASE("spool: the source position saved last is found at the next open; a missing or damaged one reads as none",
+TEST_CASE("spool: the source position saved last is found at the next open, and a missing or damaged one reads as none",
           "[persistence]") {
     test::TempDir dir;
     std::string error;

@@ -229,8 +229,11 @@ scenarios.jetstream = () => scenario("jetstream", { jetstream: 150, rate: 40 }, 
     const want = [...expected[query]].sort();
     check(want.length >= 2 && want.length <= 60, `${query}: ${want.length} posts to show`);
     let shown = [];
+    // Posts stored before the page opened come as history, a page at a time.
     await waitFor(`the ${want.length} posts of ${query}`, async () => {
       shown = (await shownIds(page, n)).sort();
+      if (shown.length < want.length && await column(page, n).locator(".earlier").isVisible())
+        await column(page, n).locator(".earlier").click();
       return shown.length >= want.length;
     }, 30000);
     await sleep(500);
