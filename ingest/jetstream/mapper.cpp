@@ -21,6 +21,13 @@ std::string_view string_at(dom::element e, const char* key) {
     return value;
 }
 
+// Of a lookup's result: a missing parent reads as absent (converting it would throw).
+std::string_view string_at(simdjson::simdjson_result<dom::element> e, const char* key) {
+    dom::element element;
+    if (e.get(element)) return {};
+    return string_at(element, key);
+}
+
 // at://did:plc:abc/app.bsky.feed.post/3k2a -> (did, rkey), when it names a post.
 bool split_post_uri(std::string_view uri, std::string_view& did, std::string_view& rkey) {
     if (!uri.starts_with("at://")) return false;
@@ -280,11 +287,13 @@ JetstreamEvent JetstreamMapper::map(std::string_view frame, std::int64_t handled
         if (type == "app.bsky.embed.images" || type == "app.bsky.embed.video") tweet.has_media = true;
         if (type == "app.bsky.embed.external") add_unique(tweet.urls, string_at(embed["external"], "uri"));
         std::string_view quoted_did, quoted_rkey;
-        if (quotes && split_post_uri(string_at(quoted_ref, "uri"), quoted_did, quoted_rkey)) {
+        const std::string_view quoted_uri = quotes ? string_at(quoted_ref, "uri") : std::string_view{};
+        if (quotes && split_post_uri(quoted_uri, quoted_did, quoted_rkey)) {
             if (const Remembered* quoted = find_post(quoted_did, quoted_rkey)) {
                 tweet.quoted = quoted->as_quoted;
             } else {
-                QuotedPost unknown;  // not seen here: shown as a link, matched on nothing
+                QuotedPost unknown;  // not seen here: named by its URI, shown as a link, matched on nothing
+                unknown.id.assign(quoted_uri);
                 unknown.screen_name = shown_name(std::string(quoted_did));
                 unknown.url = post_url(quoted_did, quoted_rkey);
                 tweet.quoted = std::move(unknown);

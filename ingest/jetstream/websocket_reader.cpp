@@ -31,6 +31,10 @@ constexpr std::size_t read_chunk = 64 * 1024;
 constexpr std::uint64_t hard_message_limit = 64ull << 20;  // beyond this the peer is not a Jetstream: hang up
 
 struct Run {
+    Run(const WebSocketUrl& url_, const std::string& target_, const WebSocketReadOptions& options_,
+        const WebSocketReadHandlers& handlers_)
+        : url(url_), target(target_), options(options_), handlers(handlers_) {}
+
     const WebSocketUrl& url;
     const std::string& target;
     const WebSocketReadOptions& options;

@@ -80,6 +80,8 @@ TEST_CASE("jetstream: a post maps text, lang, facets, reply, quote, media and li
     JetstreamEvent fourth = mapper.map(jetstream_post_event(t0 + 40, unknown_quote));
     REQUIRE(fourth.tweet.quoted);
     CHECK(fourth.tweet.quoted->text.empty());
+    CHECK(fourth.tweet.quoted->id == unknown_quote.quote_uri);
+    CHECK(round_trip(fourth.tweet) == fourth.tweet);
     CHECK(fourth.tweet.quoted->url == "https://bsky.app/profile/" + did_for("stranger") + "/post/3kabc");
 }
 
@@ -130,6 +132,8 @@ TEST_CASE("jetstream: malformed, truncated and strange events are values, never 
         {R"({"did":"did:plc:x","time_us":1783175888090631,"kind":"commit","commit":{"operation":"create","collection":"app.bsky.feed.post","rkey":"3k","record":{"text":7}}})",
          "post without a record text"},
         {R"({"did":"did:plc:x","time_us":1783175888090631,"kind":"surprise"})", "unknown_kind"},
+        {R"({"did":"did:plc:x","time_us":1783175888090631,"kind":"identity","idantity":{}})", "identity"},
+        {R"({"did":"did:plc:x","time_us":1783175888090631,"kind":"identity","identity":7})", "identity"},
         {R"({"did":"did:plc:x","time_us":1783175888090631,"kind":"commit","commit":{"operation":"update","collection":"app.bsky.feed.post","rkey":"3k","record":{"text":"edited"}}})",
          "post_update"},
         {R"({"did":"did:plc:x","time_us":1783175888090631,"kind":"commit","commit":{"operation":"create","collection":"app.bsky.feed.repost","rkey":"3k"}})",
@@ -143,6 +147,8 @@ TEST_CASE("jetstream: malformed, truncated and strange events are values, never 
     }
     // Facets pointing outside the text, of the wrong types, or cutting a character: the post still maps.
     const std::string hostile_facets = R"({"did":"did:plc:x","time_us":1783175888090631,"kind":"commit","commit":{"operation":"create","collection":"app.bsky.feed.post","rkey":"3k","record":{"text":"é @a.b #t","langs":[5],"facets":[{"index":{"byteStart":1,"byteEnd":999},"features":[{"$type":"app.bsky.richtext.facet#mention","did":"did:plc:m"}]},{"index":{"byteStart":1,"byteEnd":2},"features":[{"$type":"app.bsky.richtext.facet#mention","did":"did:plc:n"}]},{"index":"x","features":"y"},{"features":[{"$type":"app.bsky.richtext.facet#tag","tag":42}]},{"index":{"byteStart":-3,"byteEnd":-1},"features":[{"$type":"app.bsky.richtext.facet#link"}]}],"reply":{"parent":{"uri":"not a uri"}},"embed":{"$type":"app.bsky.embed.record","record":"nope"}}}})";
+    const std::string missing_parts = R"({"did":"did:plc:x","time_us":1783175888090632,"kind":"commit","commit":{"operation":"create","collection":"app.bsky.feed.post","rkey":"3l","record":{"text":"x","reply":{"root":{}},"embed":{"$type":"app.bsky.embed.external"}}}})";
+    CHECK(mapper.map(missing_parts).kind == JetstreamEvent::Kind::post);
     const JetstreamEvent event = mapper.map(hostile_facets);
     REQUIRE(event.kind == JetstreamEvent::Kind::post);
     CHECK(event.tweet.mentions == std::vector<std::string>{"did:plc:m", "did:plc:n"});
