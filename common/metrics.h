@@ -7,8 +7,10 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace birdwatch {
@@ -103,6 +105,30 @@ private:
     std::deque<Histogram> histograms_;
     std::deque<Entry> entries_;
     std::vector<std::function<void()>> collectors_;
+};
+
+// One counter series told apart by one label whose values come from the code (a parser's
+// reasons, an event's kind): a value's counter is registered the first time it is counted.
+// For one counting thread.
+class LabelledCounters {
+public:
+    LabelledCounters(MetricsRegistry& registry, std::string name, std::string help, std::string label)
+        : registry_(registry), name_(std::move(name)), help_(std::move(help)), label_(std::move(label)) {}
+
+    Counter& operator[](std::string_view value) {
+        auto it = counters_.find(value);
+        if (it == counters_.end())
+            it = counters_
+                     .emplace(std::string(value),
+                              &registry_.counter(name_, help_, label_ + "=\"" + std::string(value) + "\""))
+                     .first;
+        return *it->second;
+    }
+
+private:
+    MetricsRegistry& registry_;
+    const std::string name_, help_, label_;
+    std::map<std::string, Counter*, std::less<>> counters_;
 };
 
 }  // namespace birdwatch

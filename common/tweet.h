@@ -83,4 +83,9 @@ std::string format_iso8601_ms(std::int64_t epoch_ms);
 // Appends the tweet as the JSON object documented in docs/protocol.md ("tweet" field).
 void append_tweet_json(std::string& out, const Tweet& tweet);
 
+// A v1.1 delete notice for a decimal tweet id: how a deletion travels as a stream line and is spooled.
+inline std::string delete_notice_json(const std::string& id) {
+    return R"({"delete":{"status":{"id_str":")" + id + "\"}}}";
+}
+
 }  // namespace birdwatch

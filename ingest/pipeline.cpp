@@ -3,7 +3,6 @@
 #include "common/clock.h"
 #include "common/protocol.h"
 
-#include <fmt/format.h>
 
 #include <algorithm>
 #include <unordered_set>
@@ -19,7 +18,6 @@ Pipeline::Pipeline(const PipelineOptions& options, BoundedChannel<StreamLine>& l
       lines_(lines),
       queries_(queries),
       out_(out),
-      metrics_(metrics),
       log_(make_logger("pipeline")),
       recent_(options.recent_ids),
       router_({options.matches_channel, options.per_replica_channels, options.max_replicas, options.snapshot_grace},
@@ -43,6 +41,9 @@ Pipeline::Pipeline(const PipelineOptions& options, BoundedChannel<StreamLine>& l
       lag_ms_(metrics.gauge("birdwatch_ingest_lag_ms",
                             "How far behind the stream the pipeline is: receipt time minus creation time of the "
                             "latest tweet (includes X's own delivery delay)")),
+      control_messages_(metrics, "birdwatch_ingest_control_messages_total", "Control messages (not tweets) by kind",
+                        "kind"),
+      skipped_lines_(metrics, "birdwatch_ingest_skipped_lines_total", "Lines skipped as unusable", "reason"),
       guard_("pipeline", metrics) {
     firehose_.name = std::make_shared<const std::string>(options.firehose_channel);
     metrics.gauge_fn("birdwatch_ingest_queue_depth", "Lines waiting for the pipeline",
@@ -158,14 +159,6 @@ void Pipeline::apply_query_updates() {
     live_queries_.set(static_cast<std::int64_t>(percolator_.size()));
 }
 
-Counter& Pipeline::labelled(std::unordered_map<const char*, Counter*>& cache, const char* name, const char* help,
-                           const char* label, const char* value) {
-    // `value` is always a static string from the parser, so its address is a stable key.
-    auto [it, inserted] = cache.try_emplace(value, nullptr);
-    if (inserted) it->second = &metrics_.counter(name, help, fmt::format("{}=\"{}\"", label, value));
-    return *it->second;
-}
-
 void Pipeline::handle(const StreamLine& line) {
     lines_total_.inc();
     if (line.bytes.size() > options_.max_line_bytes) {
@@ -182,18 +175,14 @@ void Pipeline::handle(const StreamLine& line) {
             keep_alives_.inc();
             return;
         case ParseOutcome::Kind::control:
-            labelled(control_counters_, "birdwatch_ingest_control_messages_total",
-                     "Control messages (not tweets) by kind", "kind", outcome.detail)
-                .inc();
+            control_messages_[outcome.detail].inc();
             if (first_.first(std::string("control:") + outcome.detail))
                 log_->info("msg=\"control message (first of its kind)\" kind={} line={}", outcome.detail,
                            logfmt(line.bytes.substr(0, 200)));
             if (!outcome.deleted_id.empty()) handle_deletion(outcome.deleted_id, line.position);
             return;
         case ParseOutcome::Kind::malformed:
-            labelled(skip_counters_, "birdwatch_ingest_skipped_lines_total", "Lines skipped as unusable", "reason",
-                     outcome.detail)
-                .inc();
+            skipped_lines_[outcome.detail].inc();
             if (first_.first(std::string("malformed:") + outcome.detail))
                 log_->warn("msg=\"skipping malformed line (logged once per reason)\" reason={} line={}",
                            logfmt(outcome.detail), logfmt(line.bytes.substr(0, 200)));
@@ -245,7 +234,7 @@ void Pipeline::handle_deletion(const std::string& id, std::int64_t position) {
     deletions_.inc();
     AcceptedTweet deletion;
     deletion.tweet.tweet.id = id;
-    deletion.tweet.json = R"({"delete":{"status":{"id_str":")" + id + "\"}}}";
+    deletion.tweet.json = delete_notice_json(id);
     deletion.tweet.deletion = true;
     deletion.position = position;
     router_.each_channel([&](Router::Channel& channel) {

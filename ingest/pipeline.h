@@ -59,14 +59,11 @@ private:
     void handle(const StreamLine& line);
     void handle_deletion(const std::string& id, std::int64_t position);
     void mark_live(const std::string& qid, Router::Channel& channel);
-    Counter& labelled(std::unordered_map<const char*, Counter*>& cache, const char* name, const char* help,
-                      const char* label, const char* value);
 
     const PipelineOptions options_;
     BoundedChannel<StreamLine>& lines_;
     BoundedChannel<QueryUpdate>& queries_;
     BoundedChannel<AcceptedTweet>& out_;
-    MetricsRegistry& metrics_;
     std::shared_ptr<spdlog::logger> log_;
     FirstOccurrence first_;
     TweetParser parser_;
@@ -94,8 +91,8 @@ private:
     Counter& live_markers_;
     Gauge& live_queries_;
     Gauge& lag_ms_;
-    std::unordered_map<const char*, Counter*> control_counters_;
-    std::unordered_map<const char*, Counter*> skip_counters_;
+    LabelledCounters control_messages_;
+    LabelledCounters skipped_lines_;
     ThreadGuard guard_;
     std::thread thread_;
 };

@@ -3,8 +3,6 @@
 #include "common/clock.h"
 #include "common/config.h"
 
-#include <fmt/format.h>
-
 #include <condition_variable>
 #include <mutex>
 
@@ -35,13 +33,18 @@ const char* end_name(WebSocketReadEnd::Kind kind) {
 JetstreamSource::JetstreamSource(JetstreamOptions options, BoundedChannel<StreamLine>& out, MetricsRegistry& metrics)
     : Source(out),
       options_(std::move(options)),
-      metrics_(metrics),
       log_(make_logger("jetstream")),
       mapper_(options_.remember_posts),
       bytes_(metrics.counter("birdwatch_jetstream_bytes_total", "Bytes of the text messages received from Jetstream")),
       connects_(metrics.counter("birdwatch_jetstream_connects_total", "Jetstream connections established")),
       failovers_(metrics.counter("birdwatch_jetstream_failovers_total",
-                                 "Moves to the next configured endpoint after one failed to connect")) {
+                                 "Moves to the next configured endpoint after one failed to connect")),
+      events_(metrics, "birdwatch_jetstream_events_total", "Jetstream events by what they were", "kind"),
+      repeats_(metrics, "birdwatch_jetstream_repeats_total",
+               "Events dropped as handled already: re-sent after a rewind, or a post remembered", "why"),
+      skipped_(metrics, "birdwatch_jetstream_skipped_total", "Jetstream messages skipped as unusable, by reason",
+               "reason"),
+      reconnects_(metrics, "birdwatch_jetstream_reconnects_total", "Jetstream reconnects by cause", "cause") {
     if (options_.endpoints.empty()) throw ConfigError("source.jetstream.endpoints: at least one endpoint is needed");
     for (const std::string& endpoint : options_.endpoints) {
         std::string error;
@@ -79,13 +82,6 @@ std::string JetstreamSource::target(const std::string& path, std::int64_t cursor
     return target;
 }
 
-// `name` and `value` are static strings (the mapper's details are), so views of them are keys.
-Counter& JetstreamSource::labelled(const char* name, const char* help, const char* label, const char* value) {
-    auto [it, inserted] = counters_.try_emplace({name, value}, nullptr);
-    if (inserted) it->second = &metrics_.counter(name, help, fmt::format("{}=\"{}\"", label, value));
-    return *it->second;
-}
-
 void JetstreamSource::handle(std::string_view frame) {
     const std::int64_t received_us = now_epoch_us();
     bytes_.inc(frame.size());
@@ -100,33 +96,28 @@ void JetstreamSource::handle(std::string_view frame) {
     }
     switch (event.kind) {
         case JetstreamEvent::Kind::post:
-            labelled("birdwatch_jetstream_events_total", "Jetstream events by what they were", "kind", "post").inc();
-            line_.clear();
-            append_tweet_json(line_, event.tweet);
-            out_.push(StreamLine{std::move(line_), received_us, event.time_us});  // blocks while the pipeline lags
-            line_ = std::string();
+        {
+            events_["post"].inc();
+            std::string line;
+            append_tweet_json(line, event.tweet);
+            out_.push(StreamLine{std::move(line), received_us, event.time_us});  // blocks while the pipeline lags
             return;
+        }
         case JetstreamEvent::Kind::post_delete:
-            labelled("birdwatch_jetstream_events_total", "Jetstream events by what they were", "kind", "post_delete").inc();
-            out_.push(StreamLine{R"({"delete":{"status":{"id_str":")" + event.deleted_id + "\"}}}", received_us,
-                                 event.time_us});
+            events_["post_delete"].inc();
+            out_.push(StreamLine{delete_notice_json(event.deleted_id), received_us, event.time_us});
             return;
         case JetstreamEvent::Kind::repeat:
-            labelled("birdwatch_jetstream_repeats_total",
-                     "Events dropped as handled already: re-sent after a rewind, or a post remembered", "why",
-                     event.detail)
-                .inc();
+            repeats_[event.detail].inc();
             return;
         case JetstreamEvent::Kind::ignored:
-            labelled("birdwatch_jetstream_events_total", "Jetstream events by what they were", "kind", event.detail).inc();
+            events_[event.detail].inc();
             if (first_.first(std::string("ignored:") + event.detail))
                 log_->info("msg=\"event not stored (first of its kind; counted)\" kind={} frame={}", event.detail,
                            logfmt(frame.substr(0, 200)));
             return;
         case JetstreamEvent::Kind::malformed:
-            labelled("birdwatch_jetstream_skipped_total", "Jetstream messages skipped as unusable, by reason", "reason",
-                     event.detail)
-                .inc();
+            skipped_[event.detail].inc();
             if (first_.first(std::string("malformed:") + event.detail))
                 log_->warn("msg=\"skipping a malformed Jetstream message (logged once per reason)\" reason={} frame={}",
                            logfmt(event.detail), logfmt(frame.substr(0, 200)));
@@ -155,9 +146,7 @@ void JetstreamSource::produce(std::stop_token stop) {
             },
             [&](std::string_view text) { handle(text); },
             [&](const char* why, std::size_t bytes) {
-                labelled("birdwatch_jetstream_skipped_total", "Jetstream messages skipped as unusable, by reason",
-                         "reason", why)
-                    .inc();
+                skipped_[why].inc();
                 if (first_.first(std::string("frame:") + why))
                     log_->warn("msg=\"skipping a Jetstream message (logged once per reason)\" reason={} bytes={} limit={}",
                                why, bytes, options_.max_message_bytes);
@@ -168,7 +157,7 @@ void JetstreamSource::produce(std::stop_token stop) {
         if (end.kind == WebSocketReadEnd::Kind::stopped || stop.stop_requested()) return;
         // Same-endpoint resumes drop what they re-send by time_us; from here on that is the last event handled.
         if (on_position_clock()) handled_through_ = position_;
-        labelled("birdwatch_jetstream_reconnects_total", "Jetstream reconnects by cause", "cause", end_name(end.kind)).inc();
+        reconnects_[end_name(end.kind)].inc();
         const auto cause = end.kind == WebSocketReadEnd::Kind::refused
                                ? ReconnectPolicy::classify_status(end.http_status)
                            : end.kind == WebSocketReadEnd::Kind::stalled ? ReconnectPolicy::Cause::stall

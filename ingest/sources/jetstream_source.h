@@ -24,9 +24,6 @@
 #include <chrono>
 #include <optional>
 #include <string>
-#include <map>
-#include <string_view>
-#include <utility>
 #include <vector>
 
 namespace birdwatch {
@@ -57,11 +54,9 @@ private:
     void produce(std::stop_token stop) override;
     void handle(std::string_view frame);
     bool on_position_clock() const { return !position_endpoint_ || *position_endpoint_ == endpoint_; }
-    Counter& labelled(const char* name, const char* help, const char* label, const char* value);
 
     const JetstreamOptions options_;
     std::vector<WebSocketUrl> endpoints_;
-    MetricsRegistry& metrics_;
     std::shared_ptr<spdlog::logger> log_;
     FirstOccurrence first_;
     JetstreamMapper mapper_;
@@ -72,12 +67,11 @@ private:
     std::atomic<std::int64_t> position_{0};  // time_us of the last event handled
     std::atomic<std::int64_t> last_event_ms_{0};
     std::atomic<std::size_t> remembered_{0}, handles_{0};
-    std::string line_;
-    std::map<std::pair<std::string_view, std::string_view>, Counter*> counters_;
 
     Counter& bytes_;
     Counter& connects_;
     Counter& failovers_;
+    LabelledCounters events_, repeats_, skipped_, reconnects_;
 };
 
 }  // namespace birdwatch
