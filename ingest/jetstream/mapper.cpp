@@ -216,7 +216,8 @@ JetstreamEvent JetstreamMapper::map(std::string_view frame, std::int64_t handled
         event.detail = "post without a record text";
         return event;
     }
-    if (find_post(did, rkey)) {
+    std::string key = key_of(did, rkey);
+    if (posts_.count(key)) {
         event.kind = JetstreamEvent::Kind::repeat;
         event.detail = "post";
         return event;
@@ -305,7 +306,7 @@ JetstreamEvent JetstreamMapper::map(std::string_view frame, std::int64_t handled
     Remembered remembered{tweet.id,
                           {tweet.id, tweet.text, tweet.user.screen_name, tweet.user.name, tweet.hashtags,
                            tweet.mentions, tweet.urls, tweet.has_media, tweet.url}};
-    remember_post(key_of(did, rkey), std::move(remembered));
+    remember_post(std::move(key), std::move(remembered));
     event.kind = JetstreamEvent::Kind::post;
     return event;
 }
