@@ -3,19 +3,10 @@
 #include "common/clock.h"
 #include "common/config.h"
 
-#include <condition_variable>
-#include <mutex>
 
 namespace birdwatch {
 
 namespace {
-
-bool sleep_unless_stopped(std::chrono::milliseconds delay, const std::stop_token& stop) {
-    std::mutex m;
-    std::condition_variable_any cv;
-    std::unique_lock lock(m);
-    return !cv.wait_for(lock, stop, delay, [] { return false; }) && !stop.stop_requested();
-}
 
 const char* end_name(WebSocketReadEnd::Kind kind) {
     switch (kind) {

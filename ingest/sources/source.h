@@ -7,6 +7,9 @@
 #include "ingest/stream_line.h"
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <memory>
 #include <stop_token>
 #include <thread>
@@ -51,6 +54,14 @@ public:
 
 protected:
     virtual void produce(std::stop_token stop) = 0;
+
+    // Waits `delay` unless stop is requested first (a reconnect's backoff); false when stopped.
+    static bool sleep_unless_stopped(std::chrono::milliseconds delay, const std::stop_token& stop) {
+        std::mutex m;
+        std::condition_variable_any cv;
+        std::unique_lock lock(m);
+        return !cv.wait_for(lock, stop, delay, [] { return false; }) && !stop.stop_requested();
+    }
     BoundedChannel<StreamLine>& out_;
 
 private:

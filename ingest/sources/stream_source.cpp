@@ -5,9 +5,7 @@
 
 #include <curl/curl.h>
 
-#include <condition_variable>
 #include <ctime>
-#include <mutex>
 
 namespace birdwatch {
 
@@ -40,12 +38,7 @@ struct StreamSource::Attempt {
 };
 
 StreamSource::Sleeper StreamSource::real_sleeper() {
-    return [](std::chrono::milliseconds delay, const std::stop_token& stop) {
-        std::mutex m;
-        std::condition_variable_any cv;
-        std::unique_lock lock(m);
-        return !cv.wait_for(lock, stop, delay, [] { return false; }) && !stop.stop_requested();
-    };
+    return &Source::sleep_unless_stopped;
 }
 
 StreamSource::StreamSource(StreamOptions options, BoundedChannel<StreamLine>& out, MetricsRegistry& metrics,
