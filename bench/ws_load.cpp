@@ -213,22 +213,23 @@ private:
         send_all(c, request_);
     }
 
+    // Reads into `buffer` behind what is left of the last read (less than one frame, kept
+    // in c.in), so a read costs one copy of that remainder, not of everything read.
     void on_readable(Connection& c, std::vector<char>& buffer, bool counting) {
         while (c.state != Connection::State::closed) {
-            const ssize_t n = read(c.fd, buffer.data(), buffer.size());
+            const std::size_t kept = c.in.size();
+            if (kept >= buffer.size() / 2) buffer.resize(kept * 2 + 64 * 1024);  // a frame bigger than the buffer
+            std::memcpy(buffer.data(), c.in.data(), kept);
+            const ssize_t n = read(c.fd, buffer.data() + kept, buffer.size() - kept);
             if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) return fail(c);
             if (n < 0) return;
             if (counting) bytes += static_cast<std::uint64_t>(n);
-            std::string_view data(buffer.data(), static_cast<std::size_t>(n));
-            if (!c.in.empty()) {
-                c.in.append(data);
-                data = c.in;
-            }
+            const std::string_view data(buffer.data(), kept + static_cast<std::size_t>(n));
+            arrived_us_ = now_us();
             const std::size_t used = consume(c, data, counting);
             if (c.state == Connection::State::closed || c.stalled) return;
-            if (c.in.empty()) c.in.assign(data.substr(used));
-            else c.in.erase(0, used);
-            if (static_cast<std::size_t>(n) < buffer.size()) return;
+            c.in.assign(data.substr(used));
+            if (static_cast<std::size_t>(n) < buffer.size() - kept) return;
         }
     }
 
@@ -298,7 +299,7 @@ private:
     }
 
     void count(std::string_view payload) {
-        const std::int64_t arrived = now_us();
+        const std::int64_t arrived = arrived_us_;
         std::size_t start = 0;
         while (start < payload.size()) {
             std::size_t end = payload.find('\n', start);
@@ -322,6 +323,7 @@ private:
     std::atomic<bool>& stop_;
     int epoll_;
     std::string request_, subscribe_;
+    std::int64_t arrived_us_ = 0;  // when the bytes being parsed were read
 };
 
 struct ProcessSample {
