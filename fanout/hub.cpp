@@ -15,6 +15,9 @@
 namespace birdwatch {
 
 constexpr std::size_t max_burst = 256;
+// A query's batch holds at most this much; more tweets in one turn make several.
+constexpr std::size_t max_batch_messages = 256;
+constexpr std::size_t max_batch_bytes = 256 * 1024;
 
 struct Hub::Reader {
     protocol::PayloadReader payload;
@@ -301,6 +304,7 @@ void Hub::deliver_inbox(std::size_t loop) {
         shard.scheduled = false;
     }
     for (const auto& burst : bursts) queue(shard, *burst);
+    deliver_segment(shard);
     for (const auto& recipient : shard.touched) recipient->flush();
     shard.touched.clear();
 }
@@ -308,8 +312,9 @@ void Hub::deliver_inbox(std::size_t loop) {
 // Recipients only queue here; a recipient that fails leaves on a later turn of its
 // loop, so the lists are not changed while they are walked.
 void Hub::queue(Shard& shard, const Burst& burst) {
-    auto& targets = shard.targets;
-    for (const auto& [frame, qids, kind, id, marker] : burst) {
+    for (const Routed& routed : burst) {
+        const auto& [frame, qids, kind, id, marker] = routed;
+        if (kind != Routed::Kind::tweet) deliver_segment(shard);  // it keeps its place among the tweets
         if (kind == Routed::Kind::live) {
             shard.markers_seen = marker;
             start_pending(shard, qids[0], id, false);
@@ -324,23 +329,62 @@ void Hub::queue(Shard& shard, const Burst& burst) {
             continue;
         }
         shard.last_id = std::max(shard.last_id, id);
+        bool wanted = false;
         for (const auto& qid : qids) {
             const auto it = shard.by_query.find(qid);
-            if (it != shard.by_query.end()) targets.insert(targets.end(), it->second.begin(), it->second.end());
+            if (it == shard.by_query.end()) continue;
+            const auto [at, added] = shard.segment_index.try_emplace(&it->second, shard.segment.size());
+            if (added) shard.segment.push_back({&it->second, {}, {}});
+            QueryBatches& batches = shard.segment[at->second];
+            batches.building.add(*frame, id);
+            if (batches.building.messages() >= max_batch_messages || batches.building.bytes() >= max_batch_bytes)
+                batches.built.push_back(batches.building.finish());
+            wanted = true;
         }
-        if (targets.empty()) continue;
-        // A client whose several queries matched receives the tweet once.
-        if (qids.size() > 1) {
-            std::sort(targets.begin(), targets.end());
-            targets.erase(std::unique(targets.begin(), targets.end()), targets.end());
-        }
-        // This loop's own reference count for the frame: its recipients copy and release
-        // it without touching a cache line that other loops write.
-        const Frame local(std::make_shared<Frame>(frame), frame.get());
-        for (Member* target : targets)
-            if (target->recipient->deliver(local)) shard.touched.push_back(target->recipient);
-        targets.clear();
+        if (wanted) shard.segment_tweets.push_back(&routed);
     }
+}
+
+// Each query's batches to its subscribers; a subscriber of several live queries instead
+// gets the segment's tweets one by one, each once.
+void Hub::deliver_segment(Shard& shard) {
+    if (shard.segment.empty()) return;
+    ++shard.segments;
+    for (QueryBatches& batches : shard.segment) {
+        if (batches.building.messages()) batches.built.push_back(batches.building.finish());
+        for (Member* member : *batches.members) {
+            if (member->several_live()) {
+                if (member->merged_in != shard.segments) {
+                    member->merged_in = shard.segments;
+                    shard.merged.push_back(member);
+                }
+                continue;
+            }
+            bool wants_flush = false;
+            for (const BatchPtr& batch : batches.built) wants_flush = member->recipient->deliver(batch) || wants_flush;
+            if (wants_flush) shard.touched.push_back(member->recipient);
+        }
+    }
+    for (Member* member : shard.merged) deliver_one_by_one(shard, *member);
+    shard.segment.clear();
+    shard.segment_index.clear();
+    shard.segment_tweets.clear();
+    shard.merged.clear();
+}
+
+void Hub::deliver_one_by_one(Shard& shard, Member& member) {
+    auto live = [&](const std::string& qid) {
+        if (std::find(member.qids.begin(), member.qids.end(), qid) == member.qids.end()) return false;
+        const auto waiting = shard.pending.find(qid);
+        return waiting == shard.pending.end() ||
+               std::none_of(waiting->second.begin(), waiting->second.end(),
+                            [&](const Pending& p) { return p.member == &member; });
+    };
+    bool wants_flush = false;
+    for (const Routed* tweet : shard.segment_tweets)
+        if (std::any_of(tweet->qids.begin(), tweet->qids.end(), live))
+            wants_flush = member.recipient->deliver(single_batch(*tweet->frame, tweet->id)) || wants_flush;
+    if (wants_flush) shard.touched.push_back(member.recipient);
 }
 
 template <typename Visit>
@@ -355,9 +399,14 @@ void Hub::for_each_member(Visit visit) {
 }
 
 void Hub::broadcast_all(const Frame& frame) {
-    for_each_member([frame](Recipient& recipient) {
-        if (recipient.deliver(frame)) recipient.flush();
-    });
+    for (std::size_t loop = 0; loop < shards_.size(); ++loop)
+        boost::asio::post(loops_.context(loop), [this, loop, frame] {
+            const BatchPtr batch = single_batch(*frame);  // this loop's, shared by its members
+            std::vector<std::shared_ptr<Recipient>> all;
+            for (const auto& [key, member] : shards_[loop].members) all.push_back(member.recipient);
+            for (const auto& recipient : all)
+                if (recipient->deliver(batch)) recipient->flush();
+        });
 }
 
 void Hub::close_all(unsigned short code) {

@@ -2,10 +2,14 @@
 // Who wants what. Each payload from Redis is read once for its match ids and
 // wrapped once in an immutable shared frame. The payloads of one burst (what one
 // read from Redis brought) go to every loop of the IoPool's inbox, and a loop is
-// woken once for however many bursts wait there. It hands each payload to its own
-// subscribers of those ids, once per recipient, and then lets every recipient it
-// touched write all of it at once. A loop's subscription index is touched only by
-// that loop's thread, so the per-message delivery path takes no lock.
+// woken once for however many bursts wait there. It groups the tweets it takes by
+// query and encodes each query's tweets once as a Batch (one WebSocket frame), which
+// every subscriber of that query on the loop queues as one shared item; then every
+// recipient it touched writes all of it at once. So a loop that falls behind does
+// less work per tweet, not more: per subscriber it queues one batch per turn. A
+// subscriber of several live queries gets each tweet once, in order, one by one.
+// A loop's subscription index is touched only by that loop's thread, so the
+// per-message delivery path takes no lock.
 // The hub reports when a query gains its first or loses its last subscriber on
 // this replica, without knowing who listens (the registry lease holder).
 
@@ -32,8 +36,9 @@ public:
     virtual ~Recipient() = default;
     // All are called on the recipient's own loop and must not block, nor leave the
     // hub from inside them (a recipient that fails leaves on a later turn of its loop).
-    // Queues a frame; true when the recipient wants a flush() once the burst is queued.
-    virtual bool deliver(const Frame& frame) = 0;
+    // Queues a batch of tweets (or a broadcast); true when the recipient wants a flush()
+    // once the turn's batches are queued.
+    virtual bool deliver(const BatchPtr& batch) = 0;
     // A message every subscriber must get (a gap notice): queued with the replies, never
     // dropped for being slow. True when the recipient wants a flush().
     virtual bool notice(const Frame& frame) = 0;
@@ -101,6 +106,8 @@ private:
         std::shared_ptr<Recipient> recipient;
         std::vector<std::string> qids;
         std::size_t pending = 0;  // of those, waiting for their live marker
+        std::uint64_t merged_in = 0;  // the segment in which it was served tweet by tweet
+        bool several_live() const { return qids.size() - pending >= 2; }
     };
     struct Routed {
         // notice: to every member with a subscription; gap: to those with a live one (a
@@ -117,6 +124,13 @@ private:
         std::chrono::steady_clock::time_point since;
     };
     using Burst = std::vector<Routed>;
+    // The tweets of one query among a run of consecutive tweets in a loop's turn (a
+    // segment ends at any notice, gap or live marker, which must keep its place).
+    struct QueryBatches {
+        std::vector<Member*>* members;  // the query's live subscribers on this loop
+        Batch::Builder building;
+        std::vector<BatchPtr> built;
+    };
     // One per loop; only that loop's thread touches it. Members are map nodes, so
     // the per-query lists can point at them.
     struct Shard {
@@ -125,8 +139,13 @@ private:
         std::unordered_map<std::string, std::vector<Pending>> pending;  // waiting for their live marker
         std::uint64_t last_id = 0;       // the newest tweet this loop has handed on
         std::uint64_t markers_seen = 0;  // the number of the newest live marker this loop has passed
-        std::vector<Member*> targets;                     // scratch: one payload's recipients
-        std::vector<std::shared_ptr<Recipient>> touched;  // scratch: the bursts' recipients to flush
+        // Scratch for the segment being collected.
+        std::vector<QueryBatches> segment;
+        std::unordered_map<const std::vector<Member*>*, std::size_t> segment_index;
+        std::vector<const Routed*> segment_tweets;
+        std::vector<Member*> merged;  // subscribers of several live queries: served tweet by tweet
+        std::uint64_t segments = 0;
+        std::vector<std::shared_ptr<Recipient>> touched;  // scratch: the turn's recipients to flush
         // Bursts handed over by the subscriber thread. The loop takes all of them in one
         // turn, so a loop that falls behind writes more per syscall instead of lagging more.
         std::mutex inbox_mutex;
@@ -136,6 +155,8 @@ private:
     };
     void deliver_inbox(std::size_t loop);
     void queue(Shard& shard, const Burst& burst);
+    void deliver_segment(Shard& shard);
+    void deliver_one_by_one(Shard& shard, Member& member);
     void drop_subscription(Shard& shard, Member* member, const std::string& qid);
     void start_pending(Shard& shard, const std::string& qid, std::uint64_t after_id, bool overdue);
     void count_query(const std::string& qid, const std::string* canonical, int delta);

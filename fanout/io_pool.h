@@ -15,10 +15,15 @@
 
 namespace birdwatch {
 
+// The cores this process may really run on: those in its CPU affinity mask (taskset,
+// systemd CPUAffinity=, docker --cpuset-cpus), and no more than its cgroup's CPU quota
+// allows (docker --cpus, systemd CPUQuota=), rounded up; at least 1.
+unsigned usable_cores();
+
 class IoPool {
 public:
-    // `threads` <= 0: one per core. A handler that throws is reported through the
-    // guard and its loop runs on.
+    // `threads` <= 0: one per core this process may use (usable_cores()). A handler
+    // that throws is reported through the guard and its loop runs on.
     IoPool(int threads, MetricsRegistry& metrics);
     ~IoPool();
 

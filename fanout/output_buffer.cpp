@@ -1,16 +1,14 @@
 #include "fanout/output_buffer.h"
 
-#include "common/protocol.h"
-
 #include <climits>
 
 namespace birdwatch {
 
 namespace {
-// Queued messages leave in one WebSocket message of up to this many, '\n'-separated
-// (docs/protocol.md): one write for many tweets when a client falls behind.
-constexpr std::size_t max_batch_messages = 256;
-constexpr std::size_t max_batch_bytes = 256 * 1024;
+// Waiting replies leave in one WebSocket message of up to this many, '\n'-separated
+// (docs/protocol.md); tweet batches in one write of up to this many bytes.
+constexpr std::size_t max_reply_messages = 256;
+constexpr std::size_t max_write_bytes = 256 * 1024;
 constexpr char message_separator = '\n';
 }  // namespace
 
@@ -18,30 +16,29 @@ OutputBuffer::OutputBuffer(std::size_t cap) : cap_(cap), high_(cap / 2), low_(ca
 
 bool OutputBuffer::make_room(std::size_t bytes) {
     while (!tweets_.empty() && buffered_ + bytes > cap_) {
-        buffered_ -= tweets_.front()->size();
-        note_dropped(tweets_.front());
+        buffered_ -= tweets_.front()->message_bytes();
+        note_dropped(*tweets_.front());
         tweets_.pop_front();
     }
     return buffered_ + bytes <= cap_;
 }
 
-void OutputBuffer::note_dropped(const Frame& frame) {
-    ++dropped_;
-    const std::uint64_t id = protocol::tweet_id(*frame);
-    if (!id) return;  // a broadcast (stats), not a tweet
-    dropped_ids_.first = dropped_ids_.first ? std::min(dropped_ids_.first, id) : id;
-    dropped_ids_.last = std::max(dropped_ids_.last, id);
+void OutputBuffer::note_dropped(const Batch& batch) {
+    dropped_ += batch.messages();
+    if (!batch.last_id()) return;  // a broadcast (stats), not tweets
+    dropped_ids_.first = dropped_ids_.first ? std::min(dropped_ids_.first, batch.first_id()) : batch.first_id();
+    dropped_ids_.last = std::max(dropped_ids_.last, batch.last_id());
 }
 
-void OutputBuffer::push_tweet(const Frame& frame) {
+void OutputBuffer::push_tweets(const BatchPtr& batch) {
     if (!final_.empty() || final_sent_) return;
-    if (!make_room(frame->size())) {
-        note_dropped(frame);  // not even room for this one
+    if (!make_room(batch->message_bytes())) {
+        note_dropped(*batch);  // not even room for this one
         return;
     }
-    buffered_ += frame->size();
-    tweets_.push_back(frame);
-    if (dropped_ids_.last) dropped_ids_.next_kept = protocol::tweet_id(*tweets_.front());
+    buffered_ += batch->message_bytes();
+    tweets_.push_back(batch);
+    if (dropped_ids_.last) dropped_ids_.next_kept = tweets_.front()->first_id();
 }
 
 bool OutputBuffer::push_reply(const Frame& frame) {
@@ -68,7 +65,7 @@ void OutputBuffer::set_final(std::string bytes) {
 
 void OutputBuffer::drop_pending() {
     for (const auto& f : replies_) buffered_ -= f->size();
-    for (const auto& f : tweets_) buffered_ -= f->size();
+    for (const auto& b : tweets_) buffered_ -= b->message_bytes();
     replies_.clear();
     tweets_.clear();
 }
@@ -79,8 +76,9 @@ void OutputBuffer::discard() {
     tweets_.clear();
     final_.clear();
     std::string().swap(owned_);
-    std::vector<Frame>().swap(batch_);
-    batch_bytes_ = written_ = total_ = buffered_ = 0;
+    std::vector<Frame>().swap(replies_writing_);
+    std::vector<BatchPtr>().swap(batches_writing_);
+    writing_messages_ = writing_bytes_ = written_ = total_ = buffered_ = 0;
     writing_ = writing_final_ = false;
     final_sent_ = true;  // nothing more leaves
 }
@@ -92,21 +90,28 @@ bool OutputBuffer::start_write() {
         owned_.swap(control_);
         control_.clear();
         total_ = owned_.size();
-    } else if (!replies_.empty() || !tweets_.empty()) {
-        std::size_t bytes = 0;  // the message: the frames and a separator between each two
-        auto take = [&](std::deque<Frame>& from) {
-            while (!from.empty() && batch_.size() < max_batch_messages &&
-                   (batch_.empty() || bytes + 1 + from.front()->size() <= max_batch_bytes)) {
-                bytes += from.front()->size() + (batch_.empty() ? 0 : 1);
-                batch_bytes_ += from.front()->size();
-                batch_.push_back(std::move(from.front()));
-                from.pop_front();
-            }
-        };
-        take(replies_);
-        take(tweets_);
+    } else if (!replies_.empty()) {
+        std::size_t bytes = 0;  // the message: the replies and a separator between each two
+        while (!replies_.empty() && replies_writing_.size() < max_reply_messages &&
+               (replies_writing_.empty() || bytes + 1 + replies_.front()->size() <= max_write_bytes)) {
+            bytes += replies_.front()->size() + (replies_writing_.empty() ? 0 : 1);
+            writing_bytes_ += replies_.front()->size();
+            replies_writing_.push_back(std::move(replies_.front()));
+            replies_.pop_front();
+        }
+        writing_messages_ = replies_writing_.size();
         header_ = websocket::frame_header(websocket::Opcode::text, bytes);
         total_ = header_.size + bytes;
+    } else if (!tweets_.empty()) {
+        total_ = 0;
+        while (!tweets_.empty() && batches_writing_.size() < IOV_MAX &&
+               (batches_writing_.empty() || total_ + tweets_.front()->wire(compressed_).size() <= max_write_bytes)) {
+            total_ += tweets_.front()->wire(compressed_).size();
+            writing_messages_ += tweets_.front()->messages();
+            writing_bytes_ += tweets_.front()->message_bytes();
+            batches_writing_.push_back(std::move(tweets_.front()));
+            tweets_.pop_front();
+        }
     } else if (!final_.empty()) {
         owned_.swap(final_);
         final_.clear();
@@ -134,10 +139,17 @@ void OutputBuffer::next_write(std::vector<iovec>& iov) {
         add(owned_.data(), owned_.size());
         return;
     }
-    add(header_.bytes.data(), header_.size);
-    for (std::size_t i = 0; i < batch_.size() && iov.size() + 2 <= IOV_MAX; ++i) {
-        if (i > 0) add(&message_separator, 1);
-        add(batch_[i]->data(), batch_[i]->size());
+    if (!replies_writing_.empty()) {
+        add(header_.bytes.data(), header_.size);
+        for (std::size_t i = 0; i < replies_writing_.size() && iov.size() + 2 <= IOV_MAX; ++i) {
+            if (i > 0) add(&message_separator, 1);
+            add(replies_writing_[i]->data(), replies_writing_[i]->size());
+        }
+        return;
+    }
+    for (const auto& batch : batches_writing_) {
+        const std::string_view wire = batch->wire(compressed_);
+        add(wire.data(), wire.size());
     }
 }
 
@@ -157,12 +169,14 @@ OutputBuffer::Written OutputBuffer::consume(std::size_t n) {
         }
         return done;
     }
-    done.messages = batch_.size();
-    done.bytes = batch_bytes_;
-    buffered_ -= batch_bytes_;
-    batch_bytes_ = 0;
-    batch_.clear();
-    if (batch_.capacity() > 16) std::vector<Frame>().swap(batch_);
+    done.messages = writing_messages_;
+    done.bytes = writing_bytes_;
+    buffered_ -= writing_bytes_;
+    writing_messages_ = writing_bytes_ = 0;
+    replies_writing_.clear();
+    batches_writing_.clear();
+    if (replies_writing_.capacity() > 16) std::vector<Frame>().swap(replies_writing_);
+    if (batches_writing_.capacity() > 16) std::vector<BatchPtr>().swap(batches_writing_);
     return done;
 }
 

@@ -11,8 +11,10 @@
 // oldest not yet started are dropped), while control frames and replies are never
 // dropped: one that does not fit means the client is past saving.
 //
-// Write order: control bytes first, then a batch of replies and tweets (replies
-// first) as one WebSocket message, then, once all else is out, the final bytes.
+// Write order: control bytes first, then the waiting replies as one WebSocket
+// message, then the waiting tweet batches (each already a frame, shared with other
+// connections; compressed when this connection negotiated permessage-deflate), then,
+// once all else is out, the final bytes.
 
 #include "fanout/frame.h"
 #include "fanout/websocket_codec.h"
@@ -33,14 +35,17 @@ public:
     // high watermark = cap / 2, low = cap / 4.
     explicit OutputBuffer(std::size_t cap);
 
+    // Tweet batches go out compressed from now on (permessage-deflate was negotiated).
+    void send_compressed() { compressed_ = true; }
+
     // Each push first drops the oldest waiting tweets if that makes room (see dropped()).
-    // A tweet or broadcast: queued unless even dropping every older tweet leaves no room.
-    void push_tweet(const Frame& frame);
+    // Tweets or a broadcast: queued unless even dropping every older batch leaves no room.
+    void push_tweets(const BatchPtr& batch);
     // A reply to the client; false (nothing queued) when it does not fit under the cap.
     bool push_reply(const Frame& frame);
     // Control frame bytes (pong, ping) or the handshake answer; false when over the cap.
     bool push_control(std::string_view bytes);
-    // Tweets dropped (the pushed one included, when it did not fit) since the last call.
+    // Messages dropped (the pushed batch's included, when it did not fit) since the last call.
     std::size_t take_dropped() { return std::exchange(dropped_, 0); }
     // The lowest and highest tweet id among them (0, 0 when none carried an id), and the
     // id of the oldest tweet still waiting after the latest drop (0: none), where the gap ends.
@@ -59,7 +64,7 @@ public:
     // if none is in progress); empty when there is nothing to write.
     void next_write(std::vector<iovec>& iov);
     struct Written {
-        std::size_t messages = 0, bytes = 0;  // of a batch that completed
+        std::size_t messages = 0, bytes = 0;  // of replies and batches that completed (message bytes)
         bool final_done = false;              // the final bytes are out
     };
     // `n` bytes of the current write went out.
@@ -75,7 +80,7 @@ private:
     bool start_write();
     // Drops the oldest waiting tweets until `bytes` more fit; false when they cannot.
     bool make_room(std::size_t bytes);
-    void note_dropped(const Frame& frame);
+    void note_dropped(const Batch& batch);
 
     const std::size_t cap_, high_, low_;
     std::size_t buffered_ = 0;  // everything held: control, replies, tweets, the write in progress, final
@@ -84,16 +89,19 @@ private:
 
     std::string control_;           // waiting control bytes
     std::deque<Frame> replies_;     // waiting replies, never dropped
-    std::deque<Frame> tweets_;      // waiting tweets, oldest dropped first
+    std::deque<BatchPtr> tweets_;   // waiting tweet batches, oldest dropped first
     std::string final_;
+    bool compressed_ = false;
 
-    // The write in progress: owned bytes (control or final) or a batch of frames.
+    // The write in progress: owned bytes (control or final), the replies' message, or
+    // tweet batches.
     bool writing_ = false;
     bool writing_final_ = false;
     bool final_sent_ = false;
     std::string owned_;
-    std::vector<Frame> batch_;
-    std::size_t batch_bytes_ = 0;  // the frames' sizes (without separators)
+    std::vector<Frame> replies_writing_;
+    std::vector<BatchPtr> batches_writing_;
+    std::size_t writing_messages_ = 0, writing_bytes_ = 0;  // message count and bytes (for buffered_)
     websocket::FrameHeader header_;
     std::size_t written_ = 0, total_ = 0;
 };

@@ -4,6 +4,7 @@
 #include "common/protocol.h"
 #include "fanout/client_protocol.h"
 #include "fanout/output_buffer.h"
+#include "fanout/permessage_deflate.h"
 #include "fanout/websocket_codec.h"
 
 #include <boost/asio/post.hpp>
@@ -59,7 +60,7 @@ struct alignas(64) LoopState {
     std::vector<iovec> iov;  // scratch for one writev
     std::vector<std::weak_ptr<WebSocketSession>> sessions;  // for the idle and close deadlines
     net::steady_timer sweep_timer;
-    LocalCounter frames_sent, bytes_sent, frames_dropped, queued_bytes;
+    LocalCounter frames_sent, bytes_sent, wire_bytes, frames_dropped, queued_bytes, compressed_connections;
 };
 
 struct WebSocketSessions::Impl {
@@ -119,8 +120,18 @@ public:
             refuse(http_refusal("400 Bad Request", "", "missing or malformed Sec-WebSocket-Key\n"));
             return;
         }
+        std::string extensions;
+        if (options_.permessage_deflate) {
+            if (const auto accepted = websocket::accept_permessage_deflate(upgrade[http::field::sec_websocket_extensions])) {
+                extensions = "Sec-WebSocket-Extensions: " + *accepted + "\r\n";
+                output_.send_compressed();
+                reader_.accept_compressed();
+                loop_.compressed_connections.add(1);
+                compressed_ = true;
+            }
+        }
         output_.push_control("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                             "Server: birdwatch-fanout\r\nSec-WebSocket-Accept: " +
+                             "Server: birdwatch-fanout\r\n" + extensions + "Sec-WebSocket-Accept: " +
                              websocket::accept_key(key) + "\r\n\r\n");
         joined_ = true;
         shared_.hub.join(loop_index_, shared_from_this());
@@ -129,9 +140,9 @@ public:
         read_more();
     }
 
-    bool deliver(const Frame& frame) override {
+    bool deliver(const BatchPtr& batch) override {
         if (closing_) return false;
-        output_.push_tweet(frame);
+        output_.push_tweets(batch);
         if (const auto dropped = output_.take_dropped_ids(); dropped.last) note_slow_gap(dropped);
         note_level();
         if (flush_pending_) return false;
@@ -434,6 +445,7 @@ private:
         socket_.close(ignored);
         output_.discard();
         note_level();
+        if (compressed_) loop_.compressed_connections.add(-1);
         if (joined_)
             net::post(loop_.context, [self = shared_from_this()] { self->shared_.hub.leave(self->loop_index_, self.get()); });
     }
@@ -533,6 +545,7 @@ private:
                 if (errno == EAGAIN || errno == EWOULDBLOCK) break;
                 return finish();
             }
+            loop_.wire_bytes.add(n);
             const OutputBuffer::Written done = output_.consume(static_cast<std::size_t>(n));
             if (done.messages) {
                 loop_.frames_sent.add(static_cast<std::int64_t>(done.messages));
@@ -571,6 +584,7 @@ private:
     std::vector<SlowGap> slow_gaps_;
 
     bool joined_ = false;
+    bool compressed_ = false;        // permessage-deflate was negotiated
     bool waiting_writable_ = false;
     bool read_paused_ = false;       // above the high watermark: not reading until below the low one
     bool flush_pending_ = false;     // delivered to during a burst: the hub calls flush() at its end
@@ -632,6 +646,11 @@ WebSocketSessions::Impl::Impl(IoPool& pool, Hub& hub_, StoreReader* store_, cons
                  [this] { return total([](const LoopState& l) -> const LocalCounter& { return l.frames_sent; }); });
     m.counter_fn("birdwatch_fanout_bytes_sent_total", "Message bytes written to clients",
                  [this] { return total([](const LoopState& l) -> const LocalCounter& { return l.bytes_sent; }); });
+    m.counter_fn("birdwatch_fanout_wire_bytes_total",
+                 "Bytes written to client sockets: frames as sent (compressed or not), handshakes, control frames",
+                 [this] { return total([](const LoopState& l) -> const LocalCounter& { return l.wire_bytes; }); });
+    m.gauge_fn("birdwatch_fanout_compressed_connections", "Open connections that negotiated permessage-deflate",
+               [this] { return total([](const LoopState& l) -> const LocalCounter& { return l.compressed_connections; }); });
     m.counter_fn("birdwatch_fanout_frames_dropped_total", "Messages dropped from a slow client's full send queue",
                  [this] { return total([](const LoopState& l) -> const LocalCounter& { return l.frames_dropped; }); });
     m.gauge_fn("birdwatch_fanout_queued_bytes", "Bytes held in client output buffers",

@@ -33,6 +33,7 @@ struct SessionOptions {
     std::chrono::milliseconds slow_close_after{10000};  // above the high watermark this long: reset
     std::chrono::milliseconds idle_timeout{300000};  // silence before closing; pinged at half of it
     std::chrono::milliseconds close_timeout{5000};   // after our close frame, how long to wait for the client's
+    bool permessage_deflate = true;                  // accept a client's offer (tweets compressed once per batch)
 };
 
 // The sessions of every loop, with what each loop shares among its own: a read

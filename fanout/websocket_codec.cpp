@@ -1,5 +1,7 @@
 #include "fanout/websocket_codec.h"
 
+#include "fanout/permessage_deflate.h"
+
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <simdjson.h>
@@ -18,9 +20,9 @@ std::string accept_key(std::string_view client_key) {
     return out;
 }
 
-FrameHeader frame_header(Opcode opcode, std::uint64_t length) {
+FrameHeader frame_header(Opcode opcode, std::uint64_t length, bool compressed) {
     FrameHeader h;
-    h.bytes[0] = static_cast<char>(0x80 | static_cast<std::uint8_t>(opcode));
+    h.bytes[0] = static_cast<char>(0x80 | (compressed ? 0x40 : 0) | static_cast<std::uint8_t>(opcode));
     if (length < 126) {
         h.bytes[1] = static_cast<char>(length);
         h.size = 2;
@@ -93,7 +95,11 @@ std::optional<ClientEvent> ClientFrameReader::next() {
         if (available < 2) return std::nullopt;
         const bool fin = p[0] & 0x80;
         const std::uint8_t opcode = p[0] & 0x0F;
-        if (p[0] & 0x70) return fail(close_code::protocol_error, "reserved bits set, but no extension was negotiated");
+        const bool rsv1 = p[0] & 0x40;
+        if (p[0] & 0x30 || (rsv1 && !deflate_))
+            return fail(close_code::protocol_error, "reserved bits set, but no extension was negotiated");
+        if (rsv1 && (is_control(opcode) || opcode == 0))
+            return fail(close_code::protocol_error, "RSV1 on a control or continuation frame");
         if (!is_known(opcode)) return fail(close_code::protocol_error, "unknown opcode " + std::to_string(opcode));
         if (!(p[1] & 0x80)) return fail(close_code::protocol_error, "a client's frames must be masked");
         std::uint64_t length = p[1] & 0x7F;
@@ -146,6 +152,7 @@ std::optional<ClientEvent> ClientFrameReader::next() {
             return event;
         }
         const Opcode kind = opcode == 0 ? *message_opcode_ : static_cast<Opcode>(opcode);
+        if (opcode != 0) message_compressed_ = rsv1;
         if (!fin) {
             message_opcode_ = kind;
             message_ += data;
@@ -161,6 +168,14 @@ std::optional<ClientEvent> ClientFrameReader::next() {
             text.assign(data);
         }
         compact();
+        if (message_compressed_) {
+            Inflated inflated = inflate_message(text, max_message_);
+            if (inflated.status == Inflated::Status::too_big)
+                return fail(close_code::too_big, "a message over " + std::to_string(max_message_) + " bytes inflated");
+            if (inflated.status == Inflated::Status::corrupt)
+                return fail(close_code::bad_payload, "a compressed message that is not valid DEFLATE");
+            text = std::move(inflated.message);
+        }
         if (kind == Opcode::text && !valid_utf8(text))
             return fail(close_code::bad_payload, "a text message that is not valid UTF-8");
         return ClientEvent{kind == Opcode::text ? ClientEvent::Kind::text : ClientEvent::Kind::binary, std::move(text), 0};

@@ -35,7 +35,8 @@ struct FrameHeader {
     std::size_t size = 0;
     std::string_view view() const { return {bytes.data(), size}; }
 };
-FrameHeader frame_header(Opcode opcode, std::uint64_t length);
+// `compressed`: RSV1 set, the payload is permessage-deflate (fanout/permessage_deflate.h).
+FrameHeader frame_header(Opcode opcode, std::uint64_t length, bool compressed = false);
 std::string control_frame(Opcode opcode, std::string_view payload);  // payload of at most 125 bytes
 std::string close_frame(std::uint16_t code, std::string_view reason = {});
 
@@ -51,6 +52,8 @@ public:
     explicit ClientFrameReader(std::size_t max_message_bytes) : max_message_(max_message_bytes) {}
 
     void append(const char* data, std::size_t size) { buffer_.append(data, size); }
+    // permessage-deflate was negotiated: a data message's first frame may set RSV1.
+    void accept_compressed() { deflate_ = true; }
     // The next complete message or control frame, if the bytes so far hold one.
     // After a violation there is nothing more.
     std::optional<ClientEvent> next();
@@ -64,6 +67,8 @@ private:
     std::size_t consumed_ = 0;
     std::string message_;       // a fragmented message's payload so far
     std::optional<Opcode> message_opcode_;  // set while a fragmented message is open
+    bool message_compressed_ = false;       // the open message's first frame set RSV1
+    bool deflate_ = false;
     bool failed_ = false;
 };
 

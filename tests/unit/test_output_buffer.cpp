@@ -13,6 +13,7 @@ using namespace birdwatch;
 namespace {
 
 Frame frame(std::size_t bytes, char fill) { return std::make_shared<const std::string>(bytes, fill); }
+BatchPtr tweets(std::size_t bytes, char fill, std::uint64_t id = 0) { return single_batch(std::string(bytes, fill), id); }
 
 // What the next write would put on the wire, and consumes it whole.
 std::string drain_one(OutputBuffer& buffer) {
@@ -34,17 +35,19 @@ std::string payload_of_text_frame(const std::string& wire) {
 
 }  // namespace
 
-TEST_CASE("output: control bytes first, then replies before tweets in one message, the final bytes last",
+TEST_CASE("output: control bytes first, then the replies' message, then the tweet batches, the final bytes last",
           "[hardening]") {
     OutputBuffer buffer(1 << 20);
-    buffer.push_tweet(std::make_shared<const std::string>("t1"));
+    buffer.push_tweets(single_batch("t1"));
     buffer.push_reply(std::make_shared<const std::string>("r1"));
+    buffer.push_reply(std::make_shared<const std::string>("r2"));
     buffer.push_control("PONG");
     buffer.set_final("BYE");
-    buffer.push_tweet(std::make_shared<const std::string>("t2"));  // after the final bytes: never sent
-    CHECK(buffer.buffered() == 2 + 2 + 4 + 3);
+    buffer.push_tweets(single_batch("t2"));  // after the final bytes: never sent
+    CHECK(buffer.buffered() == 2 + 4 + 4 + 3);
     CHECK(drain_one(buffer) == "PONG");
-    CHECK(payload_of_text_frame(drain_one(buffer)) == "r1\nt1");
+    CHECK(payload_of_text_frame(drain_one(buffer)) == "r1\nr2");
+    CHECK(payload_of_text_frame(drain_one(buffer)) == "t1");
     CHECK(drain_one(buffer) == "BYE");
     CHECK(buffer.final_sent());
     CHECK(buffer.buffered() == 0);
@@ -53,8 +56,8 @@ TEST_CASE("output: control bytes first, then replies before tweets in one messag
 
 TEST_CASE("output: a partial write resumes where it stopped, and the bytes count until it completes", "[hardening]") {
     OutputBuffer buffer(1 << 20);
-    buffer.push_tweet(frame(1000, 'a'));
-    buffer.push_tweet(frame(1000, 'b'));
+    buffer.push_tweets(tweets(1000, 'a'));
+    buffer.push_tweets(tweets(1000, 'b'));
     std::vector<iovec> iov;
     buffer.next_write(iov);
     std::string wire;
@@ -77,14 +80,14 @@ TEST_CASE("output: above the high watermark, below the low one, tweets give way 
           "[hardening]") {
     OutputBuffer buffer(4000);  // high 2000, low 1000
     CHECK(buffer.below_low());
-    for (int i = 0; i < 3; ++i) buffer.push_tweet(frame(700, 'a'));
+    for (int i = 0; i < 3; ++i) buffer.push_tweets(tweets(700, 'a'));
     CHECK(buffer.above_high());
-    buffer.push_tweet(frame(700, 'b'));
-    buffer.push_tweet(frame(700, 'c'));
+    buffer.push_tweets(tweets(700, 'b'));
+    buffer.push_tweets(tweets(700, 'c'));
     CHECK(buffer.take_dropped() == 0);
     CHECK(buffer.buffered() == 3500);
     // The cap: the oldest tweets are dropped to make room.
-    buffer.push_tweet(frame(700, 'd'));
+    buffer.push_tweets(tweets(700, 'd'));
     CHECK(buffer.take_dropped() == 1);
     CHECK(buffer.buffered() == 3500);
     // Replies are never dropped: tweets give way to them.
@@ -102,7 +105,7 @@ TEST_CASE("output: above the high watermark, below the low one, tweets give way 
     CHECK_FALSE(buffer.push_control(std::string(1600, 'p')));
     CHECK(buffer.push_control(std::string(1500, 'p')));
     CHECK(buffer.buffered() == 4000);
-    buffer.push_tweet(frame(10, 'e'));  // no room even for a small tweet
+    buffer.push_tweets(tweets(10, 'e'));  // no room even for a small tweet
     CHECK(buffer.take_dropped() == 1);
     CHECK(buffer.buffered() == 4000);
     // Pings and pongs cannot grow it either: the cap holds whatever is pushed.
@@ -118,11 +121,48 @@ TEST_CASE("output: above the high watermark, below the low one, tweets give way 
     CHECK(buffer.idle());
 }
 
-TEST_CASE("output: a batch is at most 256 messages, the rest follow in the next", "[hardening]") {
+TEST_CASE("output: waiting replies leave as one message of at most 256, tweet batches as their own frames",
+          "[hardening]") {
     OutputBuffer buffer(1 << 20);
-    for (int i = 0; i < 300; ++i) buffer.push_tweet(frame(10, 'x'));
+    for (int i = 0; i < 300; ++i) buffer.push_reply(frame(10, 'x'));
     const std::string first = payload_of_text_frame(drain_one(buffer));
     CHECK(std::count(first.begin(), first.end(), '\n') == 255);
     const std::string second = payload_of_text_frame(drain_one(buffer));
     CHECK(std::count(second.begin(), second.end(), '\n') == 43);
+    Batch::Builder builder;
+    builder.add("a", 7);
+    builder.add("b", 9);
+    buffer.push_tweets(builder.finish());
+    buffer.push_tweets(single_batch("c", 11));
+    CHECK(drain_one(buffer) == "\x81\x03" "a\nb" "\x81\x01" "c");  // both in one write
+}
+
+TEST_CASE("output: a whole batch gives way at the cap, and its ids make the gap", "[hardening]") {
+    OutputBuffer buffer(100);
+    Batch::Builder builder;
+    builder.add(std::string(30, 'a'), 5);
+    builder.add(std::string(30, 'b'), 3);
+    buffer.push_tweets(builder.finish());
+    buffer.push_tweets(tweets(30, 'c', 8));
+    buffer.push_tweets(tweets(30, 'd', 9));  // 120 > 100: the first batch, both its tweets, goes
+    CHECK(buffer.take_dropped() == 2);
+    const auto dropped = buffer.take_dropped_ids();
+    CHECK(dropped.first == 3);
+    CHECK(dropped.last == 5);
+    CHECK(dropped.next_kept == 8);
+    CHECK(buffer.buffered() == 60);
+}
+
+TEST_CASE("output: a connection that negotiated permessage-deflate gets the batch's compressed frame",
+          "[hardening]") {
+    OutputBuffer buffer(1 << 20);
+    buffer.send_compressed();
+    std::string text;
+    for (int i = 0; i < 20; ++i) text += R"({"type":"tweet","text":"the same words again and again"})";
+    const BatchPtr batch = single_batch(text, 1);
+    buffer.push_tweets(batch);
+    const std::string wire = drain_one(buffer);
+    CHECK(static_cast<unsigned char>(wire[0]) == 0xC1);  // FIN + RSV1 + text
+    CHECK(wire == batch->wire(true));
+    CHECK(wire.size() < text.size() / 4);
 }

@@ -1,0 +1,123 @@
+#include "fanout/permessage_deflate.h"
+
+#include <zlib.h>
+
+#include <cctype>
+#include <memory>
+
+namespace birdwatch::websocket {
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+    return true;
+}
+
+// One offer: "permessage-deflate; param[=value]; ..."
+bool acceptable(std::string_view offer) {
+    std::size_t semicolon = offer.find(';');
+    if (!iequals(trim(offer.substr(0, semicolon)), "permessage-deflate")) return false;
+    while (semicolon != std::string_view::npos) {
+        offer.remove_prefix(semicolon + 1);
+        semicolon = offer.find(';');
+        const std::string_view param = trim(offer.substr(0, semicolon));
+        const auto equals = param.find('=');
+        const std::string_view name = trim(param.substr(0, equals));
+        std::string_view value = equals == std::string_view::npos ? "" : trim(param.substr(equals + 1));
+        if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
+        if (iequals(name, "server_max_window_bits")) {
+            if (value != "15") return false;
+        } else if (iequals(name, "client_max_window_bits") || iequals(name, "server_no_context_takeover") ||
+                   iequals(name, "client_no_context_takeover")) {
+            // what we answer covers them
+        } else {
+            return false;  // unknown parameter: RFC 7692 5.1 says decline this offer
+        }
+    }
+    return true;
+}
+
+struct Deflater {
+    z_stream stream{};
+    Deflater() { deflateInit2(&stream, Z_BEST_SPEED, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY); }
+    ~Deflater() { deflateEnd(&stream); }
+};
+
+struct Inflater {
+    z_stream stream{};
+    Inflater() { inflateInit2(&stream, -15); }
+    ~Inflater() { inflateEnd(&stream); }
+};
+
+}  // namespace
+
+std::optional<std::string> accept_permessage_deflate(std::string_view offers) {
+    while (!offers.empty()) {
+        const auto comma = offers.find(',');
+        if (acceptable(offers.substr(0, comma)))
+            return std::string("permessage-deflate; server_no_context_takeover; client_no_context_takeover");
+        if (comma == std::string_view::npos) break;
+        offers.remove_prefix(comma + 1);
+    }
+    return std::nullopt;
+}
+
+std::string deflate_message(std::string_view message) {
+    thread_local Deflater deflater;
+    z_stream& z = deflater.stream;
+    deflateReset(&z);
+    std::string out(deflateBound(&z, message.size()) + 16, '\0');
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(message.data()));
+    z.avail_in = static_cast<uInt>(message.size());
+    z.next_out = reinterpret_cast<Bytef*>(out.data());
+    z.avail_out = static_cast<uInt>(out.size());
+    deflate(&z, Z_SYNC_FLUSH);
+    out.resize(out.size() - z.avail_out);
+    if (out.size() >= 4 && out.compare(out.size() - 4, 4, std::string_view("\0\0\xff\xff", 4)) == 0)
+        out.resize(out.size() - 4);
+    return out;
+}
+
+Inflated inflate_message(std::string_view compressed, std::size_t max_bytes) {
+    thread_local Inflater inflater;
+    z_stream& z = inflater.stream;
+    inflateReset(&z);
+    std::string in(compressed);
+    in.append("\0\0\xff\xff", 4);
+    Inflated result;
+    std::string& out = result.message;
+    char chunk[16384];
+    z.next_in = reinterpret_cast<Bytef*>(in.data());
+    z.avail_in = static_cast<uInt>(in.size());
+    while (true) {
+        z.next_out = reinterpret_cast<Bytef*>(chunk);
+        z.avail_out = sizeof chunk;
+        const int status = inflate(&z, Z_SYNC_FLUSH);
+        if (status != Z_OK && status != Z_STREAM_END && status != Z_BUF_ERROR) {
+            result.status = Inflated::Status::corrupt;
+            return result;
+        }
+        out.append(chunk, sizeof chunk - z.avail_out);
+        if (out.size() > max_bytes) {
+            result.status = Inflated::Status::too_big;
+            return result;
+        }
+        if (status == Z_STREAM_END || (z.avail_in == 0 && z.avail_out != 0)) break;
+        if (status == Z_BUF_ERROR && z.avail_out != 0) {  // input left that cannot go anywhere
+            result.status = Inflated::Status::corrupt;
+            return result;
+        }
+    }
+    return result;
+}
+
+}  // namespace birdwatch::websocket
