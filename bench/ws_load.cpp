@@ -10,6 +10,7 @@
 // --stall K: the first K connections subscribe and then never read (a stalled
 // browser tab); their messages are not counted, only whether the server drops them.
 // Server frames may hold several '\n'-separated messages (birdwatch) or one (baseline).
+// --deflate 1 offers permessage-deflate; bytes= then counts what came over the wire.
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -18,6 +19,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <atomic>
@@ -49,6 +51,7 @@ struct Options {
     int server_pid = 0;
     std::string ready_file;  // written when every connection is ready: the window starts
     std::size_t stall = 0;   // this many connections subscribe, then never read again
+    bool deflate = false;    // offer permessage-deflate; compressed frames are inflated to be counted
 };
 
 std::int64_t now_us() {
@@ -113,13 +116,16 @@ public:
         epoll_ = epoll_create1(0);
         request_ = "GET " + options.path + " HTTP/1.1\r\nHost: " + options.host + ":" + std::to_string(options.port) +
                    "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                   "Sec-WebSocket-Version: 13\r\n\r\n";
+                   "Sec-WebSocket-Version: 13\r\n" +
+                   std::string(options.deflate ? "Sec-WebSocket-Extensions: permessage-deflate\r\n" : "") + "\r\n";
+        inflateInit2(&inflater_, -15);
         if (!options.subscribe.empty()) subscribe_ = masked_frame(0x1, options.subscribe);
     }
     ~Worker() {
         for (auto& c : connections_)
             if (c.fd >= 0) close(c.fd);
         close(epoll_);
+        inflateEnd(&inflater_);
     }
 
     std::atomic<std::size_t> ready{0}, failed{0}, stalled_closed{0};
@@ -281,6 +287,14 @@ private:
                 continue;
             }
             if (opcode > 0x2) continue;
+            std::string_view text = payload;
+            if (b0 & 0x40) {  // RSV1: permessage-deflate
+                if (!inflate(payload)) {
+                    fail(c);
+                    return at;
+                }
+                text = inflated_;
+            }
             if (c.state == Connection::State::subscribing) {
                 c.state = Connection::State::ready;
                 ++ready;
@@ -293,9 +307,32 @@ private:
                     return at;
                 }
             }
-            if (counting) count(payload);
+            if (counting) count(text);
         }
         return at;
+    }
+
+    // A compressed message (no context takeover) into inflated_.
+    bool inflate(std::string_view compressed) {
+        inflateReset(&inflater_);
+        deflated_.assign(compressed);
+        deflated_.append("\0\0\xff\xff", 4);
+        inflated_.resize(std::max<std::size_t>(inflated_.size(), compressed.size() * 8 + 4096));
+        inflater_.next_in = reinterpret_cast<Bytef*>(deflated_.data());
+        inflater_.avail_in = static_cast<uInt>(deflated_.size());
+        std::size_t out = 0;
+        while (true) {
+            inflater_.next_out = reinterpret_cast<Bytef*>(inflated_.data() + out);
+            inflater_.avail_out = static_cast<uInt>(inflated_.size() - out);
+            const int status = ::inflate(&inflater_, Z_SYNC_FLUSH);
+            out = inflated_.size() - inflater_.avail_out;
+            if (status != Z_OK && status != Z_BUF_ERROR && status != Z_STREAM_END) return false;
+            if (inflater_.avail_in == 0 && inflater_.avail_out != 0) break;
+            if (inflater_.avail_out == 0) inflated_.resize(inflated_.size() * 2);
+            else if (status == Z_BUF_ERROR) return false;
+        }
+        inflated_.resize(out);
+        return true;
     }
 
     void count(std::string_view payload) {
@@ -324,6 +361,8 @@ private:
     int epoll_;
     std::string request_, subscribe_;
     std::int64_t arrived_us_ = 0;  // when the bytes being parsed were read
+    z_stream inflater_{};
+    std::string deflated_, inflated_;
 };
 
 struct ProcessSample {
@@ -380,6 +419,7 @@ int main(int argc, char** argv) {
         else if (flag == "--server-pid") o.server_pid = std::stoi(value);
         else if (flag == "--ready-file") o.ready_file = value;
         else if (flag == "--stall") o.stall = std::stoul(value);
+        else if (flag == "--deflate") o.deflate = value == "1";
         else {
             std::cerr << "unknown flag " << flag << "\n";
             return 2;
@@ -388,7 +428,7 @@ int main(int argc, char** argv) {
     if (o.port == 0) {
         std::cerr << "usage: birdwatch-bench-wsload --port P [--connections N] [--subscribe JSON] [--seconds S]\n"
                      "       [--threads T] [--sources K] [--server-pid PID] [--ready-file PATH] [--stall K] [--host H]\n"
-                     "       [--path P]\n";
+                     "       [--path P] [--deflate 1]\n";
         return 2;
     }
     rlimit files{};
