@@ -36,7 +36,8 @@ ConfigSpec fanout_config_spec() {
                  {{"max_message_bytes", 16384}, {"max_queue_bytes", 4194304}, {"max_subscriptions", 16},
                   {"max_connections", 10000}, {"allowed_origins", nlohmann::json::array()}, {"token", ""},
                   {"messages_per_second", 20.0}, {"message_burst", 40.0}, {"error_budget", 50},
-                  {"slow_close_ms", 10000}, {"idle_timeout_ms", 300000}, {"permessage_deflate", true}}},
+                  {"slow_close_ms", 10000}, {"idle_timeout_ms", 300000}, {"permessage_deflate", true},
+                  {"own_compressors", 1000}}},
                 {"shutdown", {{"drain_ms", 5000}}},
                 {"stats", {{"interval_ms", 2000}}},
                 {"store",
@@ -79,6 +80,7 @@ FanoutConfig to_fanout_config(const nlohmann::json& v) {
     c.server.session.slow_close_after = std::chrono::milliseconds(ws["slow_close_ms"].get<int>());
     c.server.session.idle_timeout = std::chrono::milliseconds(ws["idle_timeout_ms"].get<int>());
     c.server.session.permessage_deflate = ws["permessage_deflate"];
+    c.server.session.own_compressors = ws["own_compressors"];
     c.server.max_connections = ws["max_connections"];
     c.server.token = ws["token"];
     for (const auto& origin : ws["allowed_origins"]) {

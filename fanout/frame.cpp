@@ -36,7 +36,7 @@ std::shared_ptr<const Batch> Batch::Builder::finish() {
 std::string_view Batch::wire(bool compressed) const {
     if (!compressed) return plain_;
     if (compressed_.empty()) {
-        const std::string deflated = websocket::deflate_message(std::string_view(plain_).substr(header_size_));
+        const std::string deflated = websocket::deflate_message(text());
         compressed_ = websocket::frame_header(websocket::Opcode::text, deflated.size(), true).view();
         compressed_ += deflated;
     }

@@ -36,6 +36,8 @@ public:
 
     // The whole frame as it goes on the wire, compressed or not.
     std::string_view wire(bool compressed) const;
+    // The messages alone, '\n'-separated, without the frame header.
+    std::string_view text() const { return std::string_view(plain_).substr(header_size_); }
     std::size_t messages() const { return messages_; }
     std::size_t message_bytes() const { return message_bytes_; }  // the messages, without separators
     // The lowest and highest tweet id among its messages (0, 0: none is a tweet).

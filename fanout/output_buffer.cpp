@@ -78,6 +78,8 @@ void OutputBuffer::discard() {
     std::string().swap(owned_);
     std::vector<Frame>().swap(replies_writing_);
     std::vector<BatchPtr>().swap(batches_writing_);
+    std::string().swap(own_compressed_);
+    own_deflater_.reset();
     writing_messages_ = writing_bytes_ = written_ = total_ = buffered_ = 0;
     writing_ = writing_final_ = false;
     final_sent_ = true;  // nothing more leaves
@@ -104,13 +106,24 @@ bool OutputBuffer::start_write() {
         total_ = header_.size + bytes;
     } else if (!tweets_.empty()) {
         total_ = 0;
+        const bool shared_wire = !own_deflater_;  // else sized by the plain frame, compressed below
         while (!tweets_.empty() && batches_writing_.size() < IOV_MAX &&
-               (batches_writing_.empty() || total_ + tweets_.front()->wire(compressed_).size() <= max_write_bytes)) {
-            total_ += tweets_.front()->wire(compressed_).size();
+               (batches_writing_.empty() ||
+                total_ + tweets_.front()->wire(compressed_ && shared_wire).size() <= max_write_bytes)) {
+            total_ += tweets_.front()->wire(compressed_ && shared_wire).size();
             writing_messages_ += tweets_.front()->messages();
             writing_bytes_ += tweets_.front()->message_bytes();
             batches_writing_.push_back(std::move(tweets_.front()));
             tweets_.pop_front();
+        }
+        if (own_deflater_) {
+            for (const auto& batch : batches_writing_) {
+                std::string deflated;
+                own_deflater_->compress(batch->text(), deflated);
+                own_compressed_ += websocket::frame_header(websocket::Opcode::text, deflated.size(), true).view();
+                own_compressed_ += deflated;
+            }
+            total_ = own_compressed_.size();
         }
     } else if (!final_.empty()) {
         owned_.swap(final_);
@@ -147,6 +160,10 @@ void OutputBuffer::next_write(std::vector<iovec>& iov) {
         }
         return;
     }
+    if (own_deflater_) {
+        add(own_compressed_.data(), own_compressed_.size());
+        return;
+    }
     for (const auto& batch : batches_writing_) {
         const std::string_view wire = batch->wire(compressed_);
         add(wire.data(), wire.size());
@@ -175,6 +192,8 @@ OutputBuffer::Written OutputBuffer::consume(std::size_t n) {
     writing_messages_ = writing_bytes_ = 0;
     replies_writing_.clear();
     batches_writing_.clear();
+    own_compressed_.clear();
+    if (own_compressed_.capacity() > 64 * 1024) std::string().swap(own_compressed_);
     if (replies_writing_.capacity() > 16) std::vector<Frame>().swap(replies_writing_);
     if (batches_writing_.capacity() > 16) std::vector<BatchPtr>().swap(batches_writing_);
     return done;

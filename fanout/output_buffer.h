@@ -17,12 +17,14 @@
 // once all else is out, the final bytes.
 
 #include "fanout/frame.h"
+#include "fanout/permessage_deflate.h"
 #include "fanout/websocket_codec.h"
 
 #include <sys/uio.h>
 
 #include <cstddef>
 #include <deque>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -35,8 +37,13 @@ public:
     // high watermark = cap / 2, low = cap / 4.
     explicit OutputBuffer(std::size_t cap);
 
-    // Tweet batches go out compressed from now on (permessage-deflate was negotiated).
-    void send_compressed() { compressed_ = true; }
+    // Tweet batches go out compressed from now on (permessage-deflate was negotiated):
+    // each batch's shared compressed frame, or, given a compressor of the connection's
+    // own, compressed by it when its write begins (so dropped batches cost nothing).
+    void send_compressed(std::unique_ptr<websocket::ContextDeflater> own = nullptr) {
+        compressed_ = true;
+        own_deflater_ = std::move(own);
+    }
 
     // Each push first drops the oldest waiting tweets if that makes room (see dropped()).
     // Tweets or a broadcast: queued unless even dropping every older batch leaves no room.
@@ -92,6 +99,7 @@ private:
     std::deque<BatchPtr> tweets_;   // waiting tweet batches, oldest dropped first
     std::string final_;
     bool compressed_ = false;
+    std::unique_ptr<websocket::ContextDeflater> own_deflater_;
 
     // The write in progress: owned bytes (control or final), the replies' message, or
     // tweet batches.
@@ -101,6 +109,7 @@ private:
     std::string owned_;
     std::vector<Frame> replies_writing_;
     std::vector<BatchPtr> batches_writing_;
+    std::string own_compressed_;  // the batches being written, as frames from own_deflater_
     std::size_t writing_messages_ = 0, writing_bytes_ = 0;  // message count and bytes (for buffered_)
     websocket::FrameHeader header_;
     std::size_t written_ = 0, total_ = 0;

@@ -22,10 +22,12 @@ bool iequals(std::string_view a, std::string_view b) {
     return true;
 }
 
-// One offer: "permessage-deflate; param[=value]; ..."
-bool acceptable(std::string_view offer) {
+// One offer: "permessage-deflate; param[=value]; ..." -> the agreement, if acceptable.
+std::optional<DeflateAgreement> acceptable(std::string_view offer, bool own_compressor_allowed) {
     std::size_t semicolon = offer.find(';');
-    if (!iequals(trim(offer.substr(0, semicolon)), "permessage-deflate")) return false;
+    if (!iequals(trim(offer.substr(0, semicolon)), "permessage-deflate")) return std::nullopt;
+    int server_window = 15;
+    bool server_no_takeover = false;
     while (semicolon != std::string_view::npos) {
         offer.remove_prefix(semicolon + 1);
         semicolon = offer.find(';');
@@ -35,15 +37,28 @@ bool acceptable(std::string_view offer) {
         std::string_view value = equals == std::string_view::npos ? "" : trim(param.substr(equals + 1));
         if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
         if (iequals(name, "server_max_window_bits")) {
-            if (value != "15") return false;
-        } else if (iequals(name, "client_max_window_bits") || iequals(name, "server_no_context_takeover") ||
-                   iequals(name, "client_no_context_takeover")) {
-            // what we answer covers them
+            if (value.size() != 1 && value.size() != 2) return std::nullopt;
+            server_window = 0;
+            for (const char c : value) {
+                if (c < '0' || c > '9') return std::nullopt;
+                server_window = server_window * 10 + (c - '0');
+            }
+            // 8 is valid in RFC 7692, but zlib's raw deflate needs at least 9
+            if (server_window < 9 || server_window > 15) return std::nullopt;
+        } else if (iequals(name, "server_no_context_takeover")) {
+            server_no_takeover = true;
+        } else if (iequals(name, "client_max_window_bits") || iequals(name, "client_no_context_takeover")) {
+            // what we answer covers them: the client keeps no context
         } else {
-            return false;  // unknown parameter: RFC 7692 5.1 says decline this offer
+            return std::nullopt;  // unknown parameter: RFC 7692 5.1 says decline this offer
         }
     }
-    return true;
+    if (server_window == 15)
+        return DeflateAgreement{"permessage-deflate; server_no_context_takeover; client_no_context_takeover", 0};
+    if (!own_compressor_allowed || server_no_takeover) return std::nullopt;
+    return DeflateAgreement{"permessage-deflate; server_max_window_bits=" + std::to_string(server_window) +
+                                "; client_no_context_takeover",
+                            server_window};
 }
 
 struct Deflater {
@@ -60,15 +75,44 @@ struct Inflater {
 
 }  // namespace
 
-std::optional<std::string> accept_permessage_deflate(std::string_view offers) {
+std::optional<DeflateAgreement> negotiate_permessage_deflate(std::string_view offers, bool own_compressor_allowed) {
     while (!offers.empty()) {
         const auto comma = offers.find(',');
-        if (acceptable(offers.substr(0, comma)))
-            return std::string("permessage-deflate; server_no_context_takeover; client_no_context_takeover");
+        if (auto agreement = acceptable(offers.substr(0, comma), own_compressor_allowed)) return agreement;
         if (comma == std::string_view::npos) break;
         offers.remove_prefix(comma + 1);
     }
     return std::nullopt;
+}
+
+struct ContextDeflater::Stream {
+    z_stream z{};
+};
+
+ContextDeflater::ContextDeflater(int window_bits) : stream_(std::make_unique<Stream>()) {
+    deflateInit2(&stream_->z, Z_BEST_SPEED, Z_DEFLATED, -window_bits, 1, Z_DEFAULT_STRATEGY);
+}
+
+ContextDeflater::~ContextDeflater() { deflateEnd(&stream_->z); }
+
+void ContextDeflater::compress(std::string_view message, std::string& out) {
+    z_stream& z = stream_->z;
+    const std::size_t start = out.size();
+    out.resize(start + deflateBound(&z, message.size()) + 16);
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(message.data()));
+    z.avail_in = static_cast<uInt>(message.size());
+    std::size_t used = start;
+    while (true) {
+        z.next_out = reinterpret_cast<Bytef*>(out.data() + used);
+        z.avail_out = static_cast<uInt>(out.size() - used);
+        deflate(&z, Z_SYNC_FLUSH);
+        used = out.size() - z.avail_out;
+        if (z.avail_out != 0) break;  // all flushed
+        out.resize(out.size() * 2);
+    }
+    out.resize(used);
+    if (out.size() - start >= 4 && out.compare(out.size() - 4, 4, std::string_view("\0\0\xff\xff", 4)) == 0)
+        out.resize(out.size() - 4);
 }
 
 std::string deflate_message(std::string_view message) {

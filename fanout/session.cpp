@@ -15,6 +15,7 @@
 #include <sys/uio.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <optional>
 #include <unordered_map>
@@ -91,6 +92,7 @@ struct WebSocketSessions::Impl {
     Counter& slow_client_gaps;
     Counter& backfills;
     client::Limits protocol_limits;
+    std::atomic<std::size_t> own_compressors{0};  // connections with a compressor of their own
     FirstOccurrence first_violation;
     std::shared_ptr<spdlog::logger> log = make_logger("session");
 };
@@ -122,9 +124,17 @@ public:
         }
         std::string extensions;
         if (options_.permessage_deflate) {
-            if (const auto accepted = websocket::accept_permessage_deflate(upgrade[http::field::sec_websocket_extensions])) {
-                extensions = "Sec-WebSocket-Extensions: " + *accepted + "\r\n";
-                output_.send_compressed();
+            const bool own_allowed = shared_.own_compressors.load(std::memory_order_relaxed) < options_.own_compressors;
+            if (auto agreed = websocket::negotiate_permessage_deflate(upgrade[http::field::sec_websocket_extensions],
+                                                                      own_allowed)) {
+                extensions = "Sec-WebSocket-Extensions: " + agreed->response + "\r\n";
+                std::unique_ptr<websocket::ContextDeflater> own;
+                if (agreed->window_bits) {
+                    own = std::make_unique<websocket::ContextDeflater>(agreed->window_bits);
+                    shared_.own_compressors.fetch_add(1, std::memory_order_relaxed);
+                    own_compressor_ = true;
+                }
+                output_.send_compressed(std::move(own));
                 reader_.accept_compressed();
                 loop_.compressed_connections.add(1);
                 compressed_ = true;
@@ -446,6 +456,7 @@ private:
         output_.discard();
         note_level();
         if (compressed_) loop_.compressed_connections.add(-1);
+        if (own_compressor_) shared_.own_compressors.fetch_sub(1, std::memory_order_relaxed);
         if (joined_)
             net::post(loop_.context, [self = shared_from_this()] { self->shared_.hub.leave(self->loop_index_, self.get()); });
     }
@@ -585,6 +596,7 @@ private:
 
     bool joined_ = false;
     bool compressed_ = false;        // permessage-deflate was negotiated
+    bool own_compressor_ = false;    // ...with a compressor of its own (a small window)
     bool waiting_writable_ = false;
     bool read_paused_ = false;       // above the high watermark: not reading until below the low one
     bool flush_pending_ = false;     // delivered to during a burst: the hub calls flush() at its end
@@ -651,6 +663,9 @@ WebSocketSessions::Impl::Impl(IoPool& pool, Hub& hub_, StoreReader* store_, cons
                  [this] { return total([](const LoopState& l) -> const LocalCounter& { return l.wire_bytes; }); });
     m.gauge_fn("birdwatch_fanout_compressed_connections", "Open connections that negotiated permessage-deflate",
                [this] { return total([](const LoopState& l) -> const LocalCounter& { return l.compressed_connections; }); });
+    m.gauge_fn("birdwatch_fanout_own_compressor_connections",
+               "Open connections compressing with a small window of their own (context takeover)",
+               [this] { return static_cast<double>(own_compressors.load(std::memory_order_relaxed)); });
     m.counter_fn("birdwatch_fanout_frames_dropped_total", "Messages dropped from a slow client's full send queue",
                  [this] { return total([](const LoopState& l) -> const LocalCounter& { return l.frames_dropped; }); });
     m.gauge_fn("birdwatch_fanout_queued_bytes", "Bytes held in client output buffers",

@@ -34,6 +34,7 @@ struct SessionOptions {
     std::chrono::milliseconds idle_timeout{300000};  // silence before closing; pinged at half of it
     std::chrono::milliseconds close_timeout{5000};   // after our close frame, how long to wait for the client's
     bool permessage_deflate = true;                  // accept a client's offer (tweets compressed once per batch)
+    std::size_t own_compressors = 1000;              // connections that may get a small-window compressor of their own
 };
 
 // The sessions of every loop, with what each loop shares among its own: a read

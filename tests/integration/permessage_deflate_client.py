@@ -6,8 +6,10 @@ Python's `websockets` (its own permessage-deflate, not ours):
   1. offers the extension; the fanout accepts it; a compressed subscribe is understood;
      200 tweets of varied sizes published on Redis arrive byte for byte as published,
      in order, and /metrics shows them sent compressed (wire bytes below message bytes);
-  2. offers it with server_max_window_bits=10, which a batch shared by every client
-     cannot honour: the fanout declines, and the same tweets arrive uncompressed.
+  2. offers it with server_max_window_bits=10: the client gets a compressor of its own
+     that keeps its context; the tweets arrive byte for byte, in fewer bytes still;
+  3. offers server_max_window_bits=10 with server_no_context_takeover, which neither a
+     shared batch nor its own compressor can honour: declined, the tweets arrive plain.
 Exit 0 on success, 77 (skipped) when the websockets module is missing.
   permessage_deflate_client.py BUILD_DIR
 """
@@ -81,11 +83,14 @@ def payloads_for(qid, count, first_id):
     return out
 
 
-async def session(ws_url, redis_port, extensions, first_id, expect_compressed):
+async def session(ws_url, redis_port, extensions, first_id, expect_compressed, expect_response=None):
     async with websockets.connect(ws_url, extensions=extensions, max_size=2**22) as ws:
         negotiated = [e.name for e in ws.protocol.extensions] if hasattr(ws, "protocol") else \
             [e.name for e in ws.extensions]
         assert ("permessage-deflate" in negotiated) == expect_compressed, negotiated
+        if expect_response:
+            answered = ws.response_headers.get("Sec-WebSocket-Extensions", "")
+            assert answered == expect_response, answered
         await ws.send(json.dumps({"type": "subscribe", "query": QUERY}))
         reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
         assert reply.get("type") == "subscribed", reply
@@ -125,11 +130,19 @@ def main():
         assert sent >= message_bytes, (sent, message_bytes)
         assert wire < 0.6 * sent, "tweets did not go out compressed"
 
-        narrow = [ClientPerMessageDeflateFactory(server_max_window_bits=10)]
+        own = [ClientPerMessageDeflateFactory(server_max_window_bits=10)]
+        asyncio.run(session(url, redis_port, own, 3000, True,
+                            "permessage-deflate; server_max_window_bits=10; client_no_context_takeover"))
+        wire_own = metric(http_port, "birdwatch_fanout_wire_bytes_total") - wire
+        print(f"own compressor (window 10 bits): {message_bytes} tweet bytes in {wire_own:.0f} on the wire")
+        assert wire_own < 0.6 * message_bytes, "the small-window client's tweets did not go out compressed"
+
+        wire = metric(http_port, "birdwatch_fanout_wire_bytes_total")
+        narrow = [ClientPerMessageDeflateFactory(server_max_window_bits=10, server_no_context_takeover=True)]
         asyncio.run(session(url, redis_port, narrow, 5000, False))
         wire_after = metric(http_port, "birdwatch_fanout_wire_bytes_total")
         assert wire_after - wire > message_bytes, "the declined client's tweets were not sent plain"
-        print("declined server_max_window_bits=10: tweets arrived uncompressed")
+        print("declined server_max_window_bits=10 with server_no_context_takeover: tweets arrived uncompressed")
         print("ok")
     finally:
         for p in reversed(procs):

@@ -6,6 +6,8 @@
 
 #include <vector>
 
+#include <zlib.h>
+
 using namespace birdwatch::websocket;
 using birdwatch::test::client_frame;
 using Kind = ClientEvent::Kind;
@@ -145,17 +147,54 @@ TEST_CASE("a message over the limit is refused (1009) from its header, before it
 }
 
 TEST_CASE("permessage-deflate: which offers are accepted, and what is answered", "[websocket]") {
-    const std::string answer = "permessage-deflate; server_no_context_takeover; client_no_context_takeover";
-    CHECK(accept_permessage_deflate("permessage-deflate; client_max_window_bits") == answer);  // Chromium's
-    CHECK(accept_permessage_deflate("permessage-deflate") == answer);
-    CHECK(accept_permessage_deflate("x-webkit-deflate-frame, permessage-deflate; server_no_context_takeover") == answer);
-    CHECK(accept_permessage_deflate("permessage-deflate; server_max_window_bits=\"15\"") == answer);
-    // A window limit for the server's side cannot hold for a batch shared by all; unknown
-    // parameters decline the offer (RFC 7692 5.1); a later acceptable offer is taken.
-    CHECK_FALSE(accept_permessage_deflate("permessage-deflate; server_max_window_bits=10"));
-    CHECK_FALSE(accept_permessage_deflate("permessage-deflate; x-unknown"));
-    CHECK_FALSE(accept_permessage_deflate(""));
-    CHECK(accept_permessage_deflate("permessage-deflate; server_max_window_bits=9, permessage-deflate") == answer);
+    const std::string shared = "permessage-deflate; server_no_context_takeover; client_no_context_takeover";
+    auto answer = [](std::string_view offers, bool own_allowed = true) {
+        const auto agreed = negotiate_permessage_deflate(offers, own_allowed);
+        return agreed ? agreed->response + " / " + std::to_string(agreed->window_bits) : std::string("declined");
+    };
+    CHECK(answer("permessage-deflate; client_max_window_bits") == shared + " / 0");  // Chromium's
+    CHECK(answer("permessage-deflate") == shared + " / 0");
+    CHECK(answer("x-webkit-deflate-frame, permessage-deflate; server_no_context_takeover") == shared + " / 0");
+    CHECK(answer("permessage-deflate; server_max_window_bits=\"15\"") == shared + " / 0");
+    // A small server window: a compressor of the connection's own, keeping its context...
+    CHECK(answer("permessage-deflate; server_max_window_bits=10") ==
+          "permessage-deflate; server_max_window_bits=10; client_no_context_takeover / 10");
+    // ...unless the limit on them is reached, or it also forbids context takeover, or zlib cannot (8).
+    CHECK(answer("permessage-deflate; server_max_window_bits=10", false) == "declined");
+    CHECK(answer("permessage-deflate; server_max_window_bits=10; server_no_context_takeover") == "declined");
+    CHECK(answer("permessage-deflate; server_max_window_bits=8") == "declined");
+    CHECK(answer("permessage-deflate; server_max_window_bits=16") == "declined");
+    CHECK(answer("permessage-deflate; server_max_window_bits=x1") == "declined");
+    // Unknown parameters decline the offer (RFC 7692 5.1); a later acceptable offer is taken.
+    CHECK(answer("permessage-deflate; x-unknown") == "declined");
+    CHECK(answer("") == "declined");
+    CHECK(answer("permessage-deflate; server_max_window_bits=9", false) == "declined");
+    CHECK(answer("permessage-deflate; server_max_window_bits=9, permessage-deflate", false) == shared + " / 0");
+}
+
+TEST_CASE("permessage-deflate: a connection's own compressor keeps its context: repeats cost less, and each "
+          "message inflates in order with one inflater that keeps its window",
+          "[websocket]") {
+    ContextDeflater own(10);
+    const std::string message = R"({"type":"tweet","tweet":{"id":"1","text":"a window of its own for this client"}})";
+    std::string first, second;
+    own.compress(message, first);
+    own.compress(message, second);
+    CHECK(second.size() < first.size() / 3);  // the second refers back to the first
+    // A standard inflater with context (window 10 bits) reads both in order.
+    z_stream z{};
+    REQUIRE(inflateInit2(&z, -10) == Z_OK);
+    for (const std::string* part : {&first, &second}) {
+        std::string in = *part + std::string("\0\0\xff\xff", 4), out(4096, '\0');
+        z.next_in = reinterpret_cast<Bytef*>(in.data());
+        z.avail_in = static_cast<uInt>(in.size());
+        z.next_out = reinterpret_cast<Bytef*>(out.data());
+        z.avail_out = static_cast<uInt>(out.size());
+        REQUIRE(inflate(&z, Z_SYNC_FLUSH) == Z_OK);
+        out.resize(out.size() - z.avail_out);
+        CHECK(out == message);
+    }
+    inflateEnd(&z);
 }
 
 TEST_CASE("permessage-deflate: a message compressed alone inflates back, and a bomb stops at the limit",
