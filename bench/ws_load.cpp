@@ -10,7 +10,10 @@
 // --stall K: the first K connections subscribe and then never read (a stalled
 // browser tab); their messages are not counted, only whether the server drops them.
 // Server frames may hold several '\n'-separated messages (birdwatch) or one (baseline).
-// --deflate 1 offers permessage-deflate; bytes= then counts what came over the wire.
+// --deflate 1 offers permessage-deflate (each message compressed alone); --deflate W
+// (9-14) asks for a server window of 2^W bytes, which birdwatch answers with a compressor
+// per connection that keeps its context, so each connection inflates with its own
+// stream. bytes= counts what came over the wire.
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -29,6 +32,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -51,7 +55,7 @@ struct Options {
     int server_pid = 0;
     std::string ready_file;  // written when every connection is ready: the window starts
     std::size_t stall = 0;   // this many connections subscribe, then never read again
-    bool deflate = false;    // offer permessage-deflate; compressed frames are inflated to be counted
+    int deflate = 0;         // offer permessage-deflate: 1 plain offer, 9-14 that server window; inflated to be counted
 };
 
 std::int64_t now_us() {
@@ -90,6 +94,7 @@ struct Connection {
     enum class State { connecting, handshaking, subscribing, ready, closed } state = State::connecting;
     bool stalled = false;
     std::string in;  // bytes of an incomplete handshake or frame
+    std::unique_ptr<z_stream> inflater;  // --deflate W: this connection's stream, context kept
 };
 
 std::string masked_frame(std::uint8_t opcode, std::string_view payload) {
@@ -117,13 +122,19 @@ public:
         request_ = "GET " + options.path + " HTTP/1.1\r\nHost: " + options.host + ":" + std::to_string(options.port) +
                    "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                    "Sec-WebSocket-Version: 13\r\n" +
-                   std::string(options.deflate ? "Sec-WebSocket-Extensions: permessage-deflate\r\n" : "") + "\r\n";
+                   std::string(options.deflate == 1 ? "Sec-WebSocket-Extensions: permessage-deflate\r\n" : "") +
+                   (options.deflate > 1 ? "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=" +
+                                              std::to_string(options.deflate) + "\r\n"
+                                        : "") +
+                   "\r\n";
         inflateInit2(&inflater_, -15);
         if (!options.subscribe.empty()) subscribe_ = masked_frame(0x1, options.subscribe);
     }
     ~Worker() {
-        for (auto& c : connections_)
+        for (auto& c : connections_) {
             if (c.fd >= 0) close(c.fd);
+            if (c.inflater) inflateEnd(c.inflater.get());
+        }
         close(epoll_);
         inflateEnd(&inflater_);
     }
@@ -289,7 +300,7 @@ private:
             if (opcode > 0x2) continue;
             std::string_view text = payload;
             if (b0 & 0x40) {  // RSV1: permessage-deflate
-                if (!inflate(payload)) {
+                if (!inflate(c, payload)) {
                     fail(c);
                     return at;
                 }
@@ -312,23 +323,33 @@ private:
         return at;
     }
 
-    // A compressed message (no context takeover) into inflated_.
-    bool inflate(std::string_view compressed) {
-        inflateReset(&inflater_);
+    // A compressed message into inflated_: alone (the worker's stream, reset), or with the
+    // context of the connection's earlier messages (its own stream).
+    bool inflate(Connection& c, std::string_view compressed) {
+        z_stream* stream = &inflater_;
+        if (options_.deflate > 1) {
+            if (!c.inflater) {
+                c.inflater = std::make_unique<z_stream>();
+                inflateInit2(c.inflater.get(), -options_.deflate);
+            }
+            stream = c.inflater.get();
+        } else {
+            inflateReset(stream);
+        }
         deflated_.assign(compressed);
-        deflated_.append("\0\0\xff\xff", 4);
+        for (const char c : {'\0', '\0', '\xff', '\xff'}) deflated_.push_back(c);  // RFC 7692 7.2.2
         inflated_.resize(std::max<std::size_t>(inflated_.size(), compressed.size() * 8 + 4096));
-        inflater_.next_in = reinterpret_cast<Bytef*>(deflated_.data());
-        inflater_.avail_in = static_cast<uInt>(deflated_.size());
+        stream->next_in = reinterpret_cast<Bytef*>(deflated_.data());
+        stream->avail_in = static_cast<uInt>(deflated_.size());
         std::size_t out = 0;
         while (true) {
-            inflater_.next_out = reinterpret_cast<Bytef*>(inflated_.data() + out);
-            inflater_.avail_out = static_cast<uInt>(inflated_.size() - out);
-            const int status = ::inflate(&inflater_, Z_SYNC_FLUSH);
-            out = inflated_.size() - inflater_.avail_out;
+            stream->next_out = reinterpret_cast<Bytef*>(inflated_.data() + out);
+            stream->avail_out = static_cast<uInt>(inflated_.size() - out);
+            const int status = ::inflate(stream, Z_SYNC_FLUSH);
+            out = inflated_.size() - stream->avail_out;
             if (status != Z_OK && status != Z_BUF_ERROR && status != Z_STREAM_END) return false;
-            if (inflater_.avail_in == 0 && inflater_.avail_out != 0) break;
-            if (inflater_.avail_out == 0) inflated_.resize(inflated_.size() * 2);
+            if (stream->avail_in == 0 && stream->avail_out != 0) break;
+            if (stream->avail_out == 0) inflated_.resize(inflated_.size() * 2);
             else if (status == Z_BUF_ERROR) return false;
         }
         inflated_.resize(out);
@@ -419,7 +440,7 @@ int main(int argc, char** argv) {
         else if (flag == "--server-pid") o.server_pid = std::stoi(value);
         else if (flag == "--ready-file") o.ready_file = value;
         else if (flag == "--stall") o.stall = std::stoul(value);
-        else if (flag == "--deflate") o.deflate = value == "1";
+        else if (flag == "--deflate") o.deflate = std::stoi(value);
         else {
             std::cerr << "unknown flag " << flag << "\n";
             return 2;
@@ -428,7 +449,7 @@ int main(int argc, char** argv) {
     if (o.port == 0) {
         std::cerr << "usage: birdwatch-bench-wsload --port P [--connections N] [--subscribe JSON] [--seconds S]\n"
                      "       [--threads T] [--sources K] [--server-pid PID] [--ready-file PATH] [--stall K] [--host H]\n"
-                     "       [--path P] [--deflate 1]\n";
+                     "       [--path P] [--deflate 1|9..14]\n";
         return 2;
     }
     rlimit files{};
