@@ -394,23 +394,21 @@ void Hub::for_each_member(Visit visit) {
             // Collected first: a visit may make the recipient leave (and erase itself).
             std::vector<std::shared_ptr<Recipient>> all;
             for (const auto& [key, member] : shards_[loop].members) all.push_back(member.recipient);
-            for (const auto& recipient : all) visit(*recipient);
+            for (const auto& recipient : all) visit(loop, *recipient);
         });
 }
 
 void Hub::broadcast_all(const Frame& frame) {
-    for (std::size_t loop = 0; loop < shards_.size(); ++loop)
-        boost::asio::post(loops_.context(loop), [this, loop, frame] {
-            const BatchPtr batch = single_batch(*frame);  // this loop's, shared by its members
-            std::vector<std::shared_ptr<Recipient>> all;
-            for (const auto& [key, member] : shards_[loop].members) all.push_back(member.recipient);
-            for (const auto& recipient : all)
-                if (recipient->deliver(batch)) recipient->flush();
-        });
+    // A batch per loop, shared by its members: each is compressed (when asked) by its own loop only.
+    std::vector<BatchPtr> batches;
+    for (std::size_t loop = 0; loop < shards_.size(); ++loop) batches.push_back(single_batch(*frame));
+    for_each_member([batches](std::size_t loop, Recipient& recipient) {
+        if (recipient.deliver(batches[loop])) recipient.flush();
+    });
 }
 
 void Hub::close_all(unsigned short code) {
-    for_each_member([code](Recipient& recipient) { recipient.close(code); });
+    for_each_member([code](std::size_t, Recipient& recipient) { recipient.close(code); });
 }
 
 }  // namespace birdwatch

@@ -122,24 +122,7 @@ public:
             refuse(http_refusal("400 Bad Request", "", "missing or malformed Sec-WebSocket-Key\n"));
             return;
         }
-        std::string extensions;
-        if (options_.permessage_deflate) {
-            const bool own_allowed = shared_.own_compressors.load(std::memory_order_relaxed) < options_.own_compressors;
-            if (auto agreed = websocket::negotiate_permessage_deflate(upgrade[http::field::sec_websocket_extensions],
-                                                                      own_allowed)) {
-                extensions = "Sec-WebSocket-Extensions: " + agreed->response + "\r\n";
-                std::unique_ptr<websocket::ContextDeflater> own;
-                if (agreed->window_bits) {
-                    own = std::make_unique<websocket::ContextDeflater>(agreed->window_bits);
-                    shared_.own_compressors.fetch_add(1, std::memory_order_relaxed);
-                    own_compressor_ = true;
-                }
-                output_.send_compressed(std::move(own));
-                reader_.accept_compressed();
-                loop_.compressed_connections.add(1);
-                compressed_ = true;
-            }
-        }
+        const std::string extensions = negotiate_compression(upgrade[http::field::sec_websocket_extensions]);
         output_.push_control("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                              "Server: birdwatch-fanout\r\n" + extensions + "Sec-WebSocket-Accept: " +
                              websocket::accept_key(key) + "\r\n\r\n");
@@ -148,6 +131,24 @@ public:
         write();
         reader_.append(early.data(), early.size());
         read_more();
+    }
+
+    // The answer's Sec-WebSocket-Extensions line; empty when compression is off or no offer fits.
+    std::string negotiate_compression(std::string_view offers) {
+        if (!options_.permessage_deflate || offers.empty()) return {};
+        // A compressor of its own is reserved before it is known to be wanted, so loops
+        // racing for the last one cannot pass the limit; given back when not used.
+        const bool own_allowed = shared_.own_compressors.fetch_add(1) < options_.own_compressors;
+        const auto agreed = websocket::negotiate_permessage_deflate(offers, own_allowed);
+        if (!agreed || !agreed->window_bits) shared_.own_compressors.fetch_sub(1);
+        if (!agreed) return {};
+        own_compressor_ = agreed->window_bits != 0;
+        output_.send_compressed(own_compressor_ ? std::make_unique<websocket::ContextDeflater>(agreed->window_bits)
+                                                : nullptr);
+        reader_.accept_compressed();
+        loop_.compressed_connections.add(1);
+        compressed_ = true;
+        return "Sec-WebSocket-Extensions: " + agreed->response + "\r\n";
     }
 
     bool deliver(const BatchPtr& batch) override {
@@ -456,7 +457,7 @@ private:
         output_.discard();
         note_level();
         if (compressed_) loop_.compressed_connections.add(-1);
-        if (own_compressor_) shared_.own_compressors.fetch_sub(1, std::memory_order_relaxed);
+        if (own_compressor_) shared_.own_compressors.fetch_sub(1);
         if (joined_)
             net::post(loop_.context, [self = shared_from_this()] { self->shared_.hub.leave(self->loop_index_, self.get()); });
     }
@@ -665,7 +666,7 @@ WebSocketSessions::Impl::Impl(IoPool& pool, Hub& hub_, StoreReader* store_, cons
                [this] { return total([](const LoopState& l) -> const LocalCounter& { return l.compressed_connections; }); });
     m.gauge_fn("birdwatch_fanout_own_compressor_connections",
                "Open connections compressing with a small window of their own (context takeover)",
-               [this] { return static_cast<double>(own_compressors.load(std::memory_order_relaxed)); });
+               [this] { return static_cast<double>(own_compressors.load()); });
     m.counter_fn("birdwatch_fanout_frames_dropped_total", "Messages dropped from a slow client's full send queue",
                  [this] { return total([](const LoopState& l) -> const LocalCounter& { return l.frames_dropped; }); });
     m.gauge_fn("birdwatch_fanout_queued_bytes", "Bytes held in client output buffers",

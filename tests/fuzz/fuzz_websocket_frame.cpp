@@ -1,6 +1,7 @@
 // The RFC 6455 frame reader on the fanout's client side, under any chunking: never a
 // crash, every message within the limit, the same events whether the bytes come in one
-// piece or cut anywhere, and nothing after a violation.
+// piece or cut anywhere, and nothing after a violation. The first byte's top bit turns
+// permessage-deflate on (compressed messages inflate within the limit too).
 
 #include "fanout/websocket_codec.h"
 
@@ -14,8 +15,9 @@ using namespace birdwatch::websocket;
 namespace {
 constexpr std::size_t max_message = 256;
 
-std::vector<std::string> read(std::string_view bytes, std::uint8_t seed) {
+std::vector<std::string> read(std::string_view bytes, std::uint8_t seed, bool compressed) {
     ClientFrameReader reader(max_message);
+    if (compressed) reader.accept_compressed();
     std::vector<std::string> events;
     bool violated = false;
     std::size_t at = 0, step = seed;
@@ -44,6 +46,8 @@ std::vector<std::string> read(std::string_view bytes, std::uint8_t seed) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     if (size < 1) return 0;
     const std::string_view bytes(reinterpret_cast<const char*>(data + 1), size - 1);
-    if (read(bytes, 0) != read(bytes, static_cast<std::uint8_t>(data[0] | 1))) std::abort();
+    const bool compressed = data[0] & 0x80;
+    if (read(bytes, 0, compressed) != read(bytes, static_cast<std::uint8_t>((data[0] & 0x7f) | 1), compressed))
+        std::abort();
     return 0;
 }
