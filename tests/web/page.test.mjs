@@ -58,6 +58,13 @@ scenarios.search = () => scenario("search", { rate: 100 }, async ({ system, page
   await waitFor("a second column", async () => (await page.locator(".column").count()) === 2, 10000);
   await waitFor("música tweets", async () => (await column(page, 1).locator(".tweet").count()) >= 5, 20000);
   check(new URL(page.url()).searchParams.getAll("q").join("|") === "coffee|música", "the URL holds both searches: " + page.url());
+  // Chromium offered permessage-deflate and the fanout took it: the tweets above came compressed.
+  const metrics = await (await fetch(system.url + "metrics")).text();
+  const compressed = Number(/^birdwatch_fanout_compressed_connections (\S+)$/m.exec(metrics)?.[1]);
+  const wire = Number(/^birdwatch_fanout_wire_bytes_total (\S+)$/m.exec(metrics)?.[1]);
+  const sent = Number(/^birdwatch_fanout_bytes_sent_total (\S+)$/m.exec(metrics)?.[1]);
+  check(compressed >= 1, "the page's connection negotiated permessage-deflate: compressed connections " + compressed);
+  check(wire < sent, `tweets went out compressed: ${wire} bytes on the wire for ${sent} message bytes`);
   for (const [n, word] of [[0, "coffee"], [1, "música"]]) {
     const texts = await shownTexts(page, n);
     const strays = texts.filter((t) => !t.includes(word));
