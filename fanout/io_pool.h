@@ -5,6 +5,7 @@
 // single-threaded and needs no lock or strand.
 
 #include "common/thread_guard.h"
+#include "fanout/usable_cores.h"
 
 #include <boost/asio/io_context.hpp>
 
@@ -14,11 +15,6 @@
 #include <vector>
 
 namespace birdwatch {
-
-// The cores this process may really run on: those in its CPU affinity mask (taskset,
-// systemd CPUAffinity=, docker --cpuset-cpus), and no more than its cgroup's CPU quota
-// allows (docker --cpus, systemd CPUQuota=), rounded up; at least 1.
-unsigned usable_cores();
 
 class IoPool {
 public:
