@@ -346,7 +346,7 @@ void Hub::queue(Shard& shard, const Burst& burst) {
 }
 
 // Each query's batches to its subscribers; a subscriber of several live queries instead
-// gets the segment's tweets one by one, each once.
+// gets a batch of its own: the segment's tweets any of them matched, each once, in order.
 void Hub::deliver_segment(Shard& shard) {
     if (shard.segment.empty()) return;
     ++shard.segments;
@@ -365,14 +365,14 @@ void Hub::deliver_segment(Shard& shard) {
             if (wants_flush) shard.touched.push_back(member->recipient);
         }
     }
-    for (Member* member : shard.merged) deliver_one_by_one(shard, *member);
+    for (Member* member : shard.merged) deliver_merged(shard, *member);
     shard.segment.clear();
     shard.segment_index.clear();
     shard.segment_tweets.clear();
     shard.merged.clear();
 }
 
-void Hub::deliver_one_by_one(Shard& shard, Member& member) {
+void Hub::deliver_merged(Shard& shard, Member& member) {
     auto live = [&](const std::string& qid) {
         if (std::find(member.qids.begin(), member.qids.end(), qid) == member.qids.end()) return false;
         const auto waiting = shard.pending.find(qid);
@@ -381,9 +381,14 @@ void Hub::deliver_one_by_one(Shard& shard, Member& member) {
                             [&](const Pending& p) { return p.member == &member; });
     };
     bool wants_flush = false;
-    for (const Routed* tweet : shard.segment_tweets)
-        if (std::any_of(tweet->qids.begin(), tweet->qids.end(), live))
-            wants_flush = member.recipient->deliver(single_batch(*tweet->frame, tweet->id)) || wants_flush;
+    Batch::Builder building;
+    auto deliver = [&] { wants_flush = member.recipient->deliver(building.finish()) || wants_flush; };
+    for (const Routed* tweet : shard.segment_tweets) {
+        if (!std::any_of(tweet->qids.begin(), tweet->qids.end(), live)) continue;
+        building.add(*tweet->frame, tweet->id);
+        if (building.messages() >= max_batch_messages || building.bytes() >= max_batch_bytes) deliver();
+    }
+    if (building.messages()) deliver();
     if (wants_flush) shard.touched.push_back(member.recipient);
 }
 

@@ -7,7 +7,7 @@
 // every subscriber of that query on the loop queues as one shared item; then every
 // recipient it touched writes all of it at once. So a loop that falls behind does
 // less work per tweet, not more: per subscriber it queues one batch per turn. A
-// subscriber of several live queries gets each tweet once, in order, one by one.
+// subscriber of several live queries gets a batch made for it: each tweet once, in order.
 // A loop's subscription index is touched only by that loop's thread, so the
 // per-message delivery path takes no lock.
 // The hub reports when a query gains its first or loses its last subscriber on
@@ -106,7 +106,7 @@ private:
         std::shared_ptr<Recipient> recipient;
         std::vector<std::string> qids;
         std::size_t pending = 0;  // of those, waiting for their live marker
-        std::uint64_t merged_in = 0;  // the segment in which it was served tweet by tweet
+        std::uint64_t merged_in = 0;  // the last segment in which it got a batch made for it
         bool several_live() const { return qids.size() - pending >= 2; }
     };
     struct Routed {
@@ -143,7 +143,7 @@ private:
         std::vector<QueryBatches> segment;
         std::unordered_map<const std::vector<Member*>*, std::size_t> segment_index;
         std::vector<const Routed*> segment_tweets;
-        std::vector<Member*> merged;  // subscribers of several live queries: served tweet by tweet
+        std::vector<Member*> merged;  // subscribers of several live queries: a batch made for each
         std::uint64_t segments = 0;
         std::vector<std::shared_ptr<Recipient>> touched;  // scratch: the turn's recipients to flush
         // Bursts handed over by the subscriber thread. The loop takes all of them in one
@@ -156,7 +156,7 @@ private:
     void deliver_inbox(std::size_t loop);
     void queue(Shard& shard, const Burst& burst);
     void deliver_segment(Shard& shard);
-    void deliver_one_by_one(Shard& shard, Member& member);
+    void deliver_merged(Shard& shard, Member& member);
     void drop_subscription(Shard& shard, Member* member, const std::string& qid);
     void start_pending(Shard& shard, const std::string& qid, std::uint64_t after_id, bool overdue);
     void count_query(const std::string& qid, const std::string* canonical, int delta);
