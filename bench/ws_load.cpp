@@ -48,7 +48,7 @@ struct Options {
     std::string path = "/ws";
     std::size_t connections = 100;
     std::size_t sources = 0;  // 0: one per 20,000 connections
-    std::string subscribe;    // sent after the handshake; the first reply marks the connection ready
+    std::string subscribe;    // frames sent after the handshake (one per --subscribe); the first reply marks it ready
     double seconds = 5;
     double connect_timeout = 60;
     int threads = 1;
@@ -128,7 +128,7 @@ public:
                                         : "") +
                    "\r\n";
         inflateInit2(&inflater_, -15);
-        if (!options.subscribe.empty()) subscribe_ = masked_frame(0x1, options.subscribe);
+        subscribe_ = options.subscribe;
     }
     ~Worker() {
         for (auto& c : connections_) {
@@ -433,7 +433,7 @@ int main(int argc, char** argv) {
         else if (flag == "--path") o.path = value;
         else if (flag == "--connections") o.connections = std::stoul(value);
         else if (flag == "--sources") o.sources = std::stoul(value);
-        else if (flag == "--subscribe") o.subscribe = value;
+        else if (flag == "--subscribe") o.subscribe += masked_frame(0x1, value);  // several: each its own message
         else if (flag == "--seconds") o.seconds = std::stod(value);
         else if (flag == "--connect-timeout") o.connect_timeout = std::stod(value);
         else if (flag == "--threads") o.threads = std::max(1, std::stoi(value));
@@ -447,7 +447,7 @@ int main(int argc, char** argv) {
         }
     }
     if (o.port == 0) {
-        std::cerr << "usage: birdwatch-bench-wsload --port P [--connections N] [--subscribe JSON] [--seconds S]\n"
+        std::cerr << "usage: birdwatch-bench-wsload --port P [--connections N] [--subscribe JSON]... [--seconds S]\n"
                      "       [--threads T] [--sources K] [--server-pid PID] [--ready-file PATH] [--stall K] [--host H]\n"
                      "       [--path P] [--deflate 1|9..14]\n";
         return 2;

@@ -334,7 +334,7 @@ void Hub::queue(Shard& shard, const Burst& burst) {
             const auto it = shard.by_query.find(qid);
             if (it == shard.by_query.end()) continue;
             const auto [at, added] = shard.segment_index.try_emplace(&it->second, shard.segment.size());
-            if (added) shard.segment.push_back({&it->second, {}, {}});
+            if (added) shard.segment.push_back({&it->first, &it->second, {}, {}});
             QueryBatches& batches = shard.segment[at->second];
             batches.building.add(*frame, id);
             if (batches.building.messages() >= max_batch_messages || batches.building.bytes() >= max_batch_bytes)
@@ -345,8 +345,9 @@ void Hub::queue(Shard& shard, const Burst& burst) {
     }
 }
 
-// Each query's batches to its subscribers; a subscriber of several live queries instead
-// gets a batch of its own: the segment's tweets any of them matched, each once, in order.
+// Each query's batches to its subscribers. A subscriber of several live queries gets its
+// one query's batches when only one of them had tweets, else a batch of its own: the
+// segment's tweets any of them matched, each once, in order.
 void Hub::deliver_segment(Shard& shard) {
     if (shard.segment.empty()) return;
     ++shard.segments;
@@ -373,22 +374,35 @@ void Hub::deliver_segment(Shard& shard) {
 }
 
 void Hub::deliver_merged(Shard& shard, Member& member) {
-    auto live = [&](const std::string& qid) {
-        if (std::find(member.qids.begin(), member.qids.end(), qid) == member.qids.end()) return false;
-        const auto waiting = shard.pending.find(qid);
-        return waiting == shard.pending.end() ||
-               std::none_of(waiting->second.begin(), waiting->second.end(),
-                            [&](const Pending& p) { return p.member == &member; });
-    };
-    bool wants_flush = false;
-    Batch::Builder building;
-    auto deliver = [&] { wants_flush = member.recipient->deliver(building.finish()) || wants_flush; };
-    for (const Routed* tweet : shard.segment_tweets) {
-        if (!std::any_of(tweet->qids.begin(), tweet->qids.end(), live)) continue;
-        building.add(*tweet->frame, tweet->id);
-        if (building.messages() >= max_batch_messages || building.bytes() >= max_batch_bytes) deliver();
+    // This segment's batches of the member's live queries (a waiting one is in `pending`).
+    auto& mine = shard.member_batches;
+    mine.clear();
+    for (const auto& qid : member.qids) {
+        const auto list = shard.by_query.find(qid);
+        if (list == shard.by_query.end()) continue;
+        if (const auto waiting = shard.pending.find(qid);
+            waiting != shard.pending.end() &&
+            std::any_of(waiting->second.begin(), waiting->second.end(), [&](const Pending& p) { return p.member == &member; }))
+            continue;
+        if (const auto at = shard.segment_index.find(&list->second); at != shard.segment_index.end())
+            mine.push_back(&shard.segment[at->second]);
     }
-    if (building.messages()) deliver();
+    bool wants_flush = false;
+    if (mine.size() == 1) {  // only one of its queries had tweets: that query's shared batches
+        for (const BatchPtr& batch : mine.front()->built) wants_flush = member.recipient->deliver(batch) || wants_flush;
+    } else if (mine.size() > 1) {  // a batch of its own: each tweet once, in order
+        auto matched = [&](const std::string& qid) {
+            return std::any_of(mine.begin(), mine.end(), [&](const QueryBatches* b) { return *b->qid == qid; });
+        };
+        Batch::Builder building;
+        auto deliver = [&] { wants_flush = member.recipient->deliver(building.finish()) || wants_flush; };
+        for (const Routed* tweet : shard.segment_tweets) {
+            if (!std::any_of(tweet->qids.begin(), tweet->qids.end(), matched)) continue;
+            building.add(*tweet->frame, tweet->id);
+            if (building.messages() >= max_batch_messages || building.bytes() >= max_batch_bytes) deliver();
+        }
+        if (building.messages()) deliver();
+    }
     if (wants_flush) shard.touched.push_back(member.recipient);
 }
 

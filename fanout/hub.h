@@ -7,7 +7,8 @@
 // every subscriber of that query on the loop queues as one shared item; then every
 // recipient it touched writes all of it at once. So a loop that falls behind does
 // less work per tweet, not more: per subscriber it queues one batch per turn. A
-// subscriber of several live queries gets a batch made for it: each tweet once, in order.
+// subscriber of several live queries gets its one query's batches when only one of them
+// had tweets, else a batch made for it: each tweet once, in order.
 // A loop's subscription index is touched only by that loop's thread, so the
 // per-message delivery path takes no lock.
 // The hub reports when a query gains its first or loses its last subscriber on
@@ -127,6 +128,7 @@ private:
     // The tweets of one query among a run of consecutive tweets in a loop's turn (a
     // segment ends at any notice, gap or live marker, which must keep its place).
     struct QueryBatches {
+        const std::string* qid;
         std::vector<Member*>* members;  // the query's live subscribers on this loop
         Batch::Builder building;
         std::vector<BatchPtr> built;
@@ -143,7 +145,8 @@ private:
         std::vector<QueryBatches> segment;
         std::unordered_map<const std::vector<Member*>*, std::size_t> segment_index;
         std::vector<const Routed*> segment_tweets;
-        std::vector<Member*> merged;  // subscribers of several live queries: a batch made for each
+        std::vector<Member*> merged;  // subscribers of several live queries, served after the others
+        std::vector<const QueryBatches*> member_batches;  // scratch: one of those's queries in the segment
         std::uint64_t segments = 0;
         std::vector<std::shared_ptr<Recipient>> touched;  // scratch: the turn's recipients to flush
         // Bursts handed over by the subscriber thread. The loop takes all of them in one
