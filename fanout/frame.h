@@ -24,7 +24,8 @@ public:
     public:
         void add(std::string_view message, std::uint64_t tweet_id);  // tweet_id 0: not a tweet
         std::size_t messages() const { return messages_; }
-        std::size_t bytes() const { return text_.size(); }
+        // A batch holds at most 256 messages or 256 KiB: time to finish() this one.
+        bool full() const { return messages_ >= 256 || text_.size() >= 256 * 1024; }
         // The batch of what was added; the builder is empty again.
         std::shared_ptr<const Batch> finish();
 

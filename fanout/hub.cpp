@@ -15,9 +15,6 @@
 namespace birdwatch {
 
 constexpr std::size_t max_burst = 256;
-// A query's batch holds at most this much; more tweets in one turn make several.
-constexpr std::size_t max_batch_messages = 256;
-constexpr std::size_t max_batch_bytes = 256 * 1024;
 
 struct Hub::Reader {
     protocol::PayloadReader payload;
@@ -337,8 +334,7 @@ void Hub::queue(Shard& shard, const Burst& burst) {
             if (added) shard.segment.push_back({&it->first, &it->second, {}, {}});
             QueryBatches& batches = shard.segment[at->second];
             batches.building.add(*frame, id);
-            if (batches.building.messages() >= max_batch_messages || batches.building.bytes() >= max_batch_bytes)
-                batches.built.push_back(batches.building.finish());
+            if (batches.building.full()) batches.built.push_back(batches.building.finish());
             wanted = true;
         }
         if (wanted) shard.segment_tweets.push_back(&routed);
@@ -399,7 +395,7 @@ void Hub::deliver_merged(Shard& shard, Member& member) {
         for (const Routed* tweet : shard.segment_tweets) {
             if (!std::any_of(tweet->qids.begin(), tweet->qids.end(), matched)) continue;
             building.add(*tweet->frame, tweet->id);
-            if (building.messages() >= max_batch_messages || building.bytes() >= max_batch_bytes) deliver();
+            if (building.full()) deliver();
         }
         if (building.messages()) deliver();
     }

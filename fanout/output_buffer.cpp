@@ -106,11 +106,11 @@ bool OutputBuffer::start_write() {
         total_ = header_.size + bytes;
     } else if (!tweets_.empty()) {
         total_ = 0;
-        const bool shared_wire = !own_deflater_;  // else sized by the plain frame, compressed below
+        // With a compressor of its own, sized by the plain frames and compressed below.
+        const bool shared_compressed = compressed_ && !own_deflater_;
         while (!tweets_.empty() && batches_writing_.size() < IOV_MAX &&
-               (batches_writing_.empty() ||
-                total_ + tweets_.front()->wire(compressed_ && shared_wire).size() <= max_write_bytes)) {
-            total_ += tweets_.front()->wire(compressed_ && shared_wire).size();
+               (batches_writing_.empty() || total_ + tweets_.front()->wire(shared_compressed).size() <= max_write_bytes)) {
+            total_ += tweets_.front()->wire(shared_compressed).size();
             writing_messages_ += tweets_.front()->messages();
             writing_bytes_ += tweets_.front()->message_bytes();
             batches_writing_.push_back(std::move(tweets_.front()));

@@ -3,6 +3,7 @@
 #include <zlib.h>
 
 #include <cctype>
+#include <cstring>
 #include <memory>
 
 namespace birdwatch::websocket {
@@ -61,6 +62,26 @@ std::optional<DeflateAgreement> acceptable(std::string_view offer, bool own_comp
                             server_window};
 }
 
+// Appends `message` compressed by `z` and flushed to a byte boundary, without the final
+// 00 00 ff ff (RFC 7692 7.2.1), to `out`.
+void append_flushed(z_stream& z, std::string_view message, std::string& out) {
+    const std::size_t start = out.size();
+    out.resize(start + deflateBound(&z, message.size()) + 16);
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(message.data()));
+    z.avail_in = static_cast<uInt>(message.size());
+    std::size_t used = start;
+    while (true) {
+        z.next_out = reinterpret_cast<Bytef*>(out.data() + used);
+        z.avail_out = static_cast<uInt>(out.size() - used);
+        deflate(&z, Z_SYNC_FLUSH);
+        used = out.size() - z.avail_out;
+        if (z.avail_out != 0) break;  // all flushed
+        out.resize(out.size() * 2);
+    }
+    if (used - start >= 4 && std::memcmp(out.data() + used - 4, "\0\0\xff\xff", 4) == 0) used -= 4;
+    out.resize(used);
+}
+
 struct Deflater {
     z_stream stream{};
     Deflater() { deflateInit2(&stream, Z_BEST_SPEED, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY); }
@@ -95,39 +116,13 @@ ContextDeflater::ContextDeflater(int window_bits) : stream_(std::make_unique<Str
 
 ContextDeflater::~ContextDeflater() { deflateEnd(&stream_->z); }
 
-void ContextDeflater::compress(std::string_view message, std::string& out) {
-    z_stream& z = stream_->z;
-    const std::size_t start = out.size();
-    out.resize(start + deflateBound(&z, message.size()) + 16);
-    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(message.data()));
-    z.avail_in = static_cast<uInt>(message.size());
-    std::size_t used = start;
-    while (true) {
-        z.next_out = reinterpret_cast<Bytef*>(out.data() + used);
-        z.avail_out = static_cast<uInt>(out.size() - used);
-        deflate(&z, Z_SYNC_FLUSH);
-        used = out.size() - z.avail_out;
-        if (z.avail_out != 0) break;  // all flushed
-        out.resize(out.size() * 2);
-    }
-    out.resize(used);
-    if (out.size() - start >= 4 && out.compare(out.size() - 4, 4, std::string_view("\0\0\xff\xff", 4)) == 0)
-        out.resize(out.size() - 4);
-}
+void ContextDeflater::compress(std::string_view message, std::string& out) { append_flushed(stream_->z, message, out); }
 
 std::string deflate_message(std::string_view message) {
     thread_local Deflater deflater;
-    z_stream& z = deflater.stream;
-    deflateReset(&z);
-    std::string out(deflateBound(&z, message.size()) + 16, '\0');
-    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(message.data()));
-    z.avail_in = static_cast<uInt>(message.size());
-    z.next_out = reinterpret_cast<Bytef*>(out.data());
-    z.avail_out = static_cast<uInt>(out.size());
-    deflate(&z, Z_SYNC_FLUSH);
-    out.resize(out.size() - z.avail_out);
-    if (out.size() >= 4 && out.compare(out.size() - 4, 4, std::string_view("\0\0\xff\xff", 4)) == 0)
-        out.resize(out.size() - 4);
+    deflateReset(&deflater.stream);
+    std::string out;
+    append_flushed(deflater.stream, message, out);
     return out;
 }
 
