@@ -6,6 +6,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <mutex>
 #include <optional>
@@ -25,7 +26,11 @@ public:
     // Blocks while the belt is full. Returns false (and drops the item) once closed.
     bool push(T item) {
         std::unique_lock lock(mutex_);
-        not_full_.wait(lock, [&] { return closed_ || items_.size() < capacity_; });
+        if (!closed_ && items_.size() >= capacity_) {
+            ++blocked_producers_;
+            not_full_.wait(lock, [&] { return closed_ || items_.size() < capacity_; });
+            --blocked_producers_;
+        }
         if (closed_) return false;
         items_.push_back(std::move(item));
         lock.unlock();
@@ -74,9 +79,9 @@ public:
             items_.pop_front();
             ++n;
         }
-        const bool room = n > 0 && items_.size() <= resume_below_;
+        const bool wake = n > 0 && wakes_producers();
         lock.unlock();
-        if (room) not_full_.notify_all();
+        if (wake) not_full_.notify_all();
         return n;
     }
 
@@ -106,15 +111,34 @@ public:
 
     std::size_t capacity() const { return capacity_; }
 
+    // Producers waiting in push() for room: backpressure as it happens.
+    std::size_t blocked_producers() const {
+        std::lock_guard lock(mutex_);
+        return blocked_producers_;
+    }
+
+    // How often a take has woken blocked producers (once per drain to half, not per item).
+    std::uint64_t producer_wakeups() const {
+        std::lock_guard lock(mutex_);
+        return producer_wakeups_;
+    }
+
 private:
     std::optional<T> take_one(std::unique_lock<std::mutex>& lock) {
         if (items_.empty()) return std::nullopt;
         T item = std::move(items_.front());
         items_.pop_front();
-        const bool room = items_.size() <= resume_below_;
+        const bool wake = wakes_producers();
         lock.unlock();
-        if (room) not_full_.notify_all();
+        if (wake) not_full_.notify_all();
         return item;
+    }
+
+    // Under the lock, after a take: whether blocked producers are to be woken now.
+    bool wakes_producers() {
+        if (blocked_producers_ == 0 || items_.size() > resume_below_) return false;
+        ++producer_wakeups_;
+        return true;
     }
 
     const std::size_t capacity_;
@@ -127,6 +151,8 @@ private:
     std::condition_variable not_full_;
     std::deque<T> items_;
     bool closed_ = false;
+    std::size_t blocked_producers_ = 0;
+    std::uint64_t producer_wakeups_ = 0;
 };
 
 }  // namespace birdwatch

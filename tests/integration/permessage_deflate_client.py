@@ -66,6 +66,19 @@ def publish(redis_port, channel, payloads):
             got += s.recv(65536)
 
 
+def wait_ready(http_port, seconds=10):
+    """Until /readyz answers 200: the fanout has subscribed to Redis."""
+    end = time.time() + seconds
+    while time.time() < end:
+        try:
+            if urllib.request.urlopen(f"http://127.0.0.1:{http_port}/readyz", timeout=1).status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"the fanout on {http_port} never became ready")
+
+
 def metric(http_port, name):
     text = urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=5).read().decode()
     m = re.search(rf"^{name} ([0-9.e+]+)$", text, re.M)
@@ -119,8 +132,7 @@ def main():
         procs.append(subprocess.Popen(
             [f"{BUILD}/fanout/birdwatch-fanout", f"--redis.port={redis_port}", f"--http.port={http_port}",
              "--store.kind=none", "--stats.interval_ms=0", "--log.level=warn"], env=env))
-        wait_port(http_port)
-        time.sleep(0.3)  # the fanout subscribes to Redis
+        wait_ready(http_port)
         url = f"ws://127.0.0.1:{http_port}/ws"
 
         message_bytes = asyncio.run(session(url, redis_port, None, 1000, True))

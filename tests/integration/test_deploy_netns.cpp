@@ -4,6 +4,7 @@
 
 #include "tests/support/daemons.h"
 #include "tests/support/live_search.h"
+#include "tests/support/skip.h"
 #include "tests/support/ws_client.h"
 
 #include <catch2/catch.hpp>
@@ -63,15 +64,9 @@ std::string self_path() {
 }  // namespace
 
 TEST_CASE("multi-host: Redis and ingest, two fanouts and the clients on four network-namespace hosts", "[deploy]") {
-    if (::geteuid() != 0 || find_program("ip").empty()) {
-        WARN("skipped: creating network namespaces needs root and iproute2");
-        return;
-    }
+    if (::geteuid() != 0 || find_program("ip").empty()) SKIP_TEST("creating network namespaces needs root and iproute2");
     Lab lab;
-    if (!lab.ok) {
-        WARN("skipped: this machine does not allow creating network namespaces and a bridge");
-        return;
-    }
+    if (!lab.ok) SKIP_TEST("this machine does not allow creating network namespaces and a bridge");
     TempDir dir;
     ChildProcess redis(lab.in(1, {find_program("redis-server"), "--bind", lab.ip(1), "--port", "6379", "--protected-mode",
                                   "no", "--save", "", "--appendonly", "no", "--dir", dir.path()}),

@@ -55,11 +55,20 @@ TEST_CASE("ingest: bad configuration fails at start with a clear message and exi
 TEST_CASE("ingest keeps running while Redis is down and counts what it drops", "[streams]") {
     TempDir dir;
     const unsigned short dead_port = free_port();
+    const unsigned short http = free_port();
     ChildProcess ingest = start_ingest(dir, "ingest", dead_port,
-                                       {"--source.synthetic.rate=500", "--registry.initial_load_timeout_ms=500"});
-    REQUIRE(wait_until([&] { return ingest.log_tail().find("msg=\"started\"") != std::string::npos; }, 10s));
-    std::this_thread::sleep_for(1500ms);
+                                       {"--source.synthetic.rate=500", "--registry.initial_load_timeout_ms=500",
+                                        "--http.port=" + std::to_string(http)});
+    // A second of tweets taken in since both components that need Redis said it is away.
+    REQUIRE(wait_until([&] {
+        const std::string log = ingest.log_tail(100000);
+        return log.find("logger=publisher msg=\"redis unavailable") != std::string::npos &&
+               log.find("logger=redis-subscriber msg=\"redis unavailable") != std::string::npos;
+    }, 10s));
+    const std::uint64_t then = metric(http, "birdwatch_ingest_tweets_total");
+    REQUIRE(wait_until([&] { return metric(http, "birdwatch_ingest_tweets_total") >= then + 500; }, 15s));
     REQUIRE(ingest.running());
+    CHECK(http_get(http, "/healthz").status == 200);
     ingest.signal(SIGTERM);
     REQUIRE(ingest.wait_exit(5s) == 0);
     const std::string log = ingest.log_tail();

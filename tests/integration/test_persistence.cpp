@@ -118,7 +118,7 @@ TEST_CASE("SIGKILL while the store is blocked: every tweet a client received is 
     WsIo io;
     WsClient client(io);
     REQUIRE(client.connect(fanout_port));
-    subscribe(client, "the OR hoy OR heute");
+    const std::string qid = subscribe(client, "the OR hoy OR heute");
     REQUIRE(wait_until([&] { return tweet_payloads(client).size() >= 20; }, 10s));
 
     // Another writer holds the database: the ingest's writes wait, then fail, and retry.
@@ -135,7 +135,8 @@ TEST_CASE("SIGKILL while the store is blocked: every tweet a client received is 
                tweet_payloads(client).size() >= before_block + 300;
     }, 20s));
     ingest.kill();  // SIGKILL with the store blocked: no flush, no goodbye
-    std::this_thread::sleep_for(300ms);  // what was on its way to the client arrives
+    REQUIRE(redis.command({"PUBLISH", "matches", sentinel_payload({qid})}) == "1");
+    REQUIRE(wait_for_sentinel(client, 10s));  // so what was on its way to the client has arrived
     std::set<std::int64_t> received;
     for (const auto& payload : tweet_payloads(client)) received.insert(std::stoll(tweet_from_payload(payload).id));
     sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -162,8 +163,9 @@ TEST_CASE("clients that stay connected through a Redis restart and an ingest SIG
     TempDir dir;
     RedisServer redis(dir);
     const std::string db = dir.file("ingest.db");
-    const unsigned short fanout_port = free_port();
-    const std::vector<std::string> ingest_flags = {"--source.synthetic.rate=400", "--source.synthetic.seed=33"};
+    const unsigned short fanout_port = free_port(), ingest_port = free_port();
+    const std::vector<std::string> ingest_flags = {"--source.synthetic.rate=400", "--source.synthetic.seed=33",
+                                                   "--http.port=" + std::to_string(ingest_port)};
     ChildProcess ingest = start_ingest(dir, "ingest", redis.port(), ingest_flags);
     REQUIRE(wait_until([&] { return std::ifstream(db).good(); }, 10s));
     ChildProcess fanout = start_fanout(dir, "fanout", redis.port(), fanout_port,
@@ -174,6 +176,8 @@ TEST_CASE("clients that stay connected through a Redis restart and an ingest SIG
         std::string qid;
         std::size_t read = 0, duplicates = 0;
         std::set<std::uint64_t> got;
+        int resuming = 0;  // gaps whose resume has not reached its last page
+        bool saw_sentinel = false;
     };
     WsIo io;
     std::vector<Follower> clients(10);
@@ -186,19 +190,27 @@ TEST_CASE("clients that stay connected through a Redis restart and an ingest SIG
         for (auto& c : clients) {
             const auto messages = c.ws->messages();
             for (; c.read < messages.size(); ++c.read) {
+                if (is_sentinel(messages[c.read])) {
+                    c.saw_sentinel = true;
+                    continue;
+                }
                 const auto m = nlohmann::json::parse(messages[c.read]);
                 const auto record = [&](const nlohmann::json& tweet) {
                     if (!c.got.insert(std::stoull(tweet["id"].get<std::string>())).second) ++c.duplicates;
                 };
                 if (m["type"] == "tweet") record(m["tweet"]);
-                if (m["type"] == "gap")
+                if (m["type"] == "gap") {
+                    ++c.resuming;
                     c.ws->send(nlohmann::json{{"type", "resume"}, {"qid", c.qid}, {"since_id", m["after_id"]},
                                               {"before_id", m["before_id"]}}.dump());
+                }
                 if (m["type"] == "resumed") {
                     for (const auto& t : m["tweets"]) record(t);
                     if (m["next_since"].is_string())
                         c.ws->send(nlohmann::json{{"type", "resume"}, {"qid", c.qid}, {"since_id", m["next_since"]},
                                                   {"before_id", m["before_id"]}}.dump());
+                    else
+                        --c.resuming;
                 }
             }
         }
@@ -215,7 +227,9 @@ TEST_CASE("clients that stay connected through a Redis restart and an ingest SIG
     };
     REQUIRE(receive_more(20));
     redis.kill();  // everything published meanwhile is lost to Pub/Sub
-    std::this_thread::sleep_for(2s);
+    REQUIRE(wait_until([&] {
+        return metric(ingest_port, "birdwatch_ingest_dropped_total{reason=\"redis_unavailable\"}") >= 50;
+    }, 20s));
     redis.start();
     REQUIRE(receive_more(40));
     ingest.kill();  // SIGKILL: what it had spooled but not published is stored by the next run, never published
@@ -231,8 +245,16 @@ TEST_CASE("clients that stay connected through a Redis restart and an ingest SIG
     ingest.signal(SIGTERM);
     INFO(ingest.log_tail());
     REQUIRE(ingest.wait_exit(30s) == 0);
-    std::this_thread::sleep_for(3s);  // the last resumes are answered
-    pump();
+    // All is published: once the sentinel is in and every gap's resume has reached its last
+    // page, each client holds all it will ever get.
+    std::vector<std::string> qids{clients[0].qid};
+    REQUIRE(redis.command({"PUBLISH", "matches", sentinel_payload(qids)}) == "1");
+    REQUIRE(wait_until([&] {
+        pump();
+        return std::all_of(clients.begin(), clients.end(), [](const Follower& c) {
+            return c.saw_sentinel && c.resuming == 0;
+        });
+    }, 20s));
 
     SqliteStore store({db, true});
     const ParsedQuery parsed = *parse_query(query).query;

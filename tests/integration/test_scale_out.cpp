@@ -239,7 +239,14 @@ TEST_CASE("Redis Cluster: a replayed stream with repeats and a deletion reaches 
         }, 5s));
     }
     REQUIRE(ingest.wait_exit(30s) == 0);
-    std::this_thread::sleep_for(300ms);  // anything repeated would have arrived by now
+    // The replay is published whole: a sentinel on each replica's channel arrives after all of it.
+    for (int r = 0; r < 2; ++r) {
+        const std::string channel = "matches:replica-" + std::to_string(r);
+        const std::string query = r == 0 ? "birdwatch" : "birdwatch OR nothingmatchesthis";
+        REQUIRE(redis_command(cluster.master_of(channel),
+                              {"SPUBLISH", channel, sentinel_payload({parse_query(query).query->id})}) == "1");
+        REQUIRE(wait_for_sentinel(*clients[r], 10s));
+    }
     for (int r = 0; r < 2; ++r) {
         INFO("replica " << r);
         std::vector<std::string> ids;

@@ -11,9 +11,25 @@
 
 namespace birdwatch::test {
 
+// Which sanitizer this build has: GCC says so with __SANITIZE_*__, clang with __has_feature.
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define BIRDWATCH_TEST_ASAN 1
+#endif
+#if __has_feature(thread_sanitizer)
+#define BIRDWATCH_TEST_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define BIRDWATCH_TEST_ASAN 1
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define BIRDWATCH_TEST_TSAN 1
+#endif
+
 // ThreadSanitizer slows every thread several times: deadlines that bound "promptly"
 // (not correctness) stretch by this factor in a TSan build.
-#if defined(__SANITIZE_THREAD__)
+#if defined(BIRDWATCH_TEST_TSAN)
 inline constexpr int sanitizer_slowdown = 3;
 #else
 inline constexpr int sanitizer_slowdown = 1;

@@ -165,6 +165,12 @@ std::vector<std::string> WsClient::messages() const {
     return state_->received;
 }
 
+std::vector<std::string> WsClient::messages_since(std::size_t first) const {
+    std::lock_guard lock(state_->mutex);
+    if (first >= state_->received.size()) return {};
+    return {state_->received.begin() + static_cast<std::ptrdiff_t>(first), state_->received.end()};
+}
+
 std::vector<std::string> WsClient::take_messages() {
     std::lock_guard lock(state_->mutex);
     std::vector<std::string> taken;

@@ -39,6 +39,8 @@ public:
 
     std::size_t message_count() const;
     std::vector<std::string> messages() const;
+    // The messages from index `first` on: what a poll loop has not looked at yet.
+    std::vector<std::string> messages_since(std::size_t first) const;
     // Hands over what was received so far and forgets it (long runs: bounded memory);
     // message_count() and messages() then count from there.
     std::vector<std::string> take_messages();

@@ -31,7 +31,18 @@ TEST_CASE("closing a belt lets the consumer drain it, then ends", "[channel]") {
     CHECK(belt.closed_and_drained());
 }
 
-TEST_CASE("a producer blocked on a full belt is released by the consumer or by close", "[channel]") {
+namespace {
+
+// Polls until `done` holds; false after 10 s (a hang, not a slow machine).
+template <typename Done>
+bool eventually(Done done) {
+    for (int i = 0; i < 10000 && !done(); ++i) std::this_thread::sleep_for(1ms);
+    return done();
+}
+
+}  // namespace
+
+TEST_CASE("a producer blocked on a full belt is released by the consumer or by close", "[channel][threads]") {
     BoundedChannel<int> belt(1);
     belt.push(0);
     std::atomic<int> pushed{0};
@@ -39,14 +50,14 @@ TEST_CASE("a producer blocked on a full belt is released by the consumer or by c
         if (belt.push(1)) ++pushed;
         if (belt.push(2)) ++pushed;  // blocks until close()
     });
-    std::this_thread::sleep_for(50ms);
+    REQUIRE(eventually([&] { return belt.blocked_producers() == 1; }));
     CHECK(pushed == 0);
     CHECK(belt.pop() == 0);
-    std::this_thread::sleep_for(50ms);
-    CHECK(pushed == 1);
+    REQUIRE(eventually([&] { return pushed == 1 && belt.blocked_producers() == 1; }));  // now blocked on 2
     belt.close();
     producer.join();
     CHECK(pushed == 1);
+    CHECK(belt.blocked_producers() == 0);
 }
 
 TEST_CASE("pop_batch takes what is there up to the limit and times out when empty", "[channel]") {
@@ -61,7 +72,7 @@ TEST_CASE("pop_batch takes what is there up to the limit and times out when empt
     CHECK(std::chrono::steady_clock::now() - start >= 25ms);
 }
 
-TEST_CASE("a producer blocked on a full belt resumes once the belt has drained to half, not per item", "[channel]") {
+TEST_CASE("a producer blocked on a full belt resumes once the belt has drained to half, not per item", "[channel][threads]") {
     BoundedChannel<int> belt(4);
     for (int i = 0; i < 4; ++i) belt.push(i);
     std::atomic<int> pushed{0};
@@ -69,13 +80,13 @@ TEST_CASE("a producer blocked on a full belt resumes once the belt has drained t
         for (int i = 4; i < 8; ++i)
             if (belt.push(i)) ++pushed;
     });
-    std::this_thread::sleep_for(50ms);
+    REQUIRE(eventually([&] { return belt.blocked_producers() == 1; }));
     CHECK(belt.pop() == 0);  // 3 left: over half, the producer is left asleep
-    std::this_thread::sleep_for(50ms);
-    CHECK(pushed == 0);
+    CHECK(belt.producer_wakeups() == 0);
     CHECK(belt.pop() == 1);  // 2 left: half, it wakes and fills the belt again
-    for (int i = 0; i < 200 && pushed < 2; ++i) std::this_thread::sleep_for(10ms);
-    CHECK(pushed == 2);
+    CHECK(belt.producer_wakeups() == 1);
+    REQUIRE(eventually([&] { return pushed == 2 && belt.blocked_producers() == 1; }));
+    CHECK(belt.size() == 4);
     std::vector<int> rest;
     while (rest.size() < 6) rest.push_back(*belt.pop());
     producer.join();

@@ -186,7 +186,7 @@ TEST_CASE("router: single mode puts everything on one channel, and per replica e
 }
 
 TEST_CASE("pipeline, per replica: a hold counts only for a query the ingest matches, and its live marker and the tweets "
-          "then go to that replica's channel alone", "[cluster]") {
+          "then go to that replica's channel alone", "[cluster][threads]") {
     MetricsRegistry metrics;
     BoundedChannel<StreamLine> lines(100);
     BoundedChannel<QueryUpdate> queries(100);

@@ -96,9 +96,11 @@ scenarios.search = () => scenario("search", { rate: 100 }, async ({ system, page
   check(texts.every((t) => t.includes("coffee")), "the column still shows coffee tweets only");
   // Sorted by retweets; the header's live figures.
   await column(page, 1).locator(".sort").selectOption("retweets");
-  await sleep(300);
-  const retweets = await column(page, 1).locator(".tweet").evaluateAll((items) => items.map((li) => Number(li.dataset.retweets)));
-  check(retweets.every((n, i) => i === 0 || retweets[i - 1] >= n), "sorted by retweets: " + retweets.join(" "));
+  let retweets = [];
+  await waitFor("the column sorted by retweets", async () => {
+    retweets = await column(page, 1).locator(".tweet").evaluateAll((items) => items.map((li) => Number(li.dataset.retweets)));
+    return retweets.length > 1 && retweets.every((n, i) => i === 0 || retweets[i - 1] >= n);
+  }, 5000);
   await waitFor("the header's figures", async () => Number(await page.textContent("#users")) >= 1 &&
     Number(await page.textContent("#rate")) > 0, 10000);
   await page.locator("#help summary").click();
