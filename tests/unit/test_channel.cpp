@@ -1,4 +1,5 @@
 #include "common/channel.h"
+#include "tests/support/process.h"
 
 #include <catch2/catch.hpp>
 
@@ -31,17 +32,6 @@ TEST_CASE("closing a belt lets the consumer drain it, then ends", "[channel]") {
     CHECK(belt.closed_and_drained());
 }
 
-namespace {
-
-// Polls until `done` holds; false after 10 s (a hang, not a slow machine).
-template <typename Done>
-bool eventually(Done done) {
-    for (int i = 0; i < 10000 && !done(); ++i) std::this_thread::sleep_for(1ms);
-    return done();
-}
-
-}  // namespace
-
 TEST_CASE("a producer blocked on a full belt is released by the consumer or by close", "[channel][threads]") {
     BoundedChannel<int> belt(1);
     belt.push(0);
@@ -50,10 +40,10 @@ TEST_CASE("a producer blocked on a full belt is released by the consumer or by c
         if (belt.push(1)) ++pushed;
         if (belt.push(2)) ++pushed;  // blocks until close()
     });
-    REQUIRE(eventually([&] { return belt.blocked_producers() == 1; }));
+    REQUIRE(test::wait_until([&] { return belt.blocked_producers() == 1; }, 10s));
     CHECK(pushed == 0);
     CHECK(belt.pop() == 0);
-    REQUIRE(eventually([&] { return pushed == 1 && belt.blocked_producers() == 1; }));  // now blocked on 2
+    REQUIRE(test::wait_until([&] { return pushed == 1 && belt.blocked_producers() == 1; }, 10s));  // now blocked on 2
     belt.close();
     producer.join();
     CHECK(pushed == 1);
@@ -80,12 +70,12 @@ TEST_CASE("a producer blocked on a full belt resumes once the belt has drained t
         for (int i = 4; i < 8; ++i)
             if (belt.push(i)) ++pushed;
     });
-    REQUIRE(eventually([&] { return belt.blocked_producers() == 1; }));
+    REQUIRE(test::wait_until([&] { return belt.blocked_producers() == 1; }, 10s));
     CHECK(belt.pop() == 0);  // 3 left: over half, the producer is left asleep
     CHECK(belt.producer_wakeups() == 0);
     CHECK(belt.pop() == 1);  // 2 left: half, it wakes and fills the belt again
     CHECK(belt.producer_wakeups() == 1);
-    REQUIRE(eventually([&] { return pushed == 2 && belt.blocked_producers() == 1; }));
+    REQUIRE(test::wait_until([&] { return pushed == 2 && belt.blocked_producers() == 1; }, 10s));
     CHECK(belt.size() == 4);
     std::vector<int> rest;
     while (rest.size() < 6) rest.push_back(*belt.pop());
