@@ -15,10 +15,6 @@ void sorted_unique(std::vector<TermHash>& v) {
     v.erase(std::unique(v.begin(), v.end()), v.end());
 }
 
-bool contains(const std::vector<TermHash>& sorted, TermHash h) {
-    return std::binary_search(sorted.begin(), sorted.end(), h);
-}
-
 bool contains_sequence(const std::vector<TermHash>& tokens, const std::vector<TermHash>& phrase) {
     return std::search(tokens.begin(), tokens.end(), phrase.begin(), phrase.end()) != tokens.end();
 }
@@ -63,10 +59,10 @@ bool matches(const QueryNode& q, const TweetFeatures& t) {
         case Kind::any_of:
             return std::any_of(q.children.begin(), q.children.end(), [&](const QueryNode& c) { return matches(c, t); });
         case Kind::negation: return !matches(q.children[0], t);
-        case Kind::word: return contains(t.token_set, q.hashes[0]);
+        case Kind::word: return contains_term(t.token_set, q.hashes[0]);
         case Kind::phrase: return contains_sequence(t.tokens, q.hashes);
-        case Kind::hashtag: return contains(t.hashtags, q.hashes[0]);
-        case Kind::mention: return contains(t.mentions, q.hashes[0]);
+        case Kind::hashtag: return contains_term(t.hashtags, q.hashes[0]);
+        case Kind::mention: return contains_term(t.mentions, q.hashes[0]);
         case Kind::from: return t.from == q.hashes[0];
         case Kind::to: return t.to != 0 && t.to == q.hashes[0];
         case Kind::lang: return t.lang == q.tokens[0];

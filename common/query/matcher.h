@@ -7,6 +7,7 @@
 #include "common/query/query.h"
 #include "common/tweet.h"
 
+#include <algorithm>
 #include <vector>
 
 namespace birdwatch {
@@ -22,6 +23,11 @@ struct TweetFeatures {
     TermHash lang_hash = 0;           // hash_term(lang)
     bool is_retweet = false, is_reply = false, has_links = false, has_media = false;
 };
+
+// Whether one of TweetFeatures' sorted sets holds a term.
+inline bool contains_term(const std::vector<TermHash>& sorted_set, TermHash h) {
+    return std::binary_search(sorted_set.begin(), sorted_set.end(), h);
+}
 
 TweetFeatures extract_features(const Tweet& tweet);
 void extract_features(const Tweet& tweet, TweetFeatures& out);  // reuses out's buffers

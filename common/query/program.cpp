@@ -39,10 +39,6 @@ void emit(const QueryNode& node, std::vector<Instruction>& out) {
     out[at].size = static_cast<std::uint32_t>(out.size() - at);
 }
 
-bool contains(const std::vector<TermHash>& sorted, TermHash h) {
-    return std::binary_search(sorted.begin(), sorted.end(), h);
-}
-
 }  // namespace
 
 std::vector<Instruction> compile(const QueryNode& query) {
@@ -62,7 +58,7 @@ bool run(const Instruction* p, const TweetFeatures& t) {
             return !want;
         }
         case Op::negation: return !run(p + 1, t);
-        case Op::word: return contains(t.token_set, p->term);
+        case Op::word: return contains_term(t.token_set, p->term);
         case Op::phrase: {
             const std::size_t n = p->size - 1;
             if (t.tokens.size() < n) return false;
@@ -73,8 +69,8 @@ bool run(const Instruction* p, const TweetFeatures& t) {
             }
             return false;
         }
-        case Op::hashtag: return contains(t.hashtags, p->term);
-        case Op::mention: return contains(t.mentions, p->term);
+        case Op::hashtag: return contains_term(t.hashtags, p->term);
+        case Op::mention: return contains_term(t.mentions, p->term);
         case Op::from: return t.from == p->term;
         case Op::to: return t.to != 0 && t.to == p->term;
         case Op::lang: return t.lang_hash == p->term;
